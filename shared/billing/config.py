@@ -1,0 +1,114 @@
+"""The one settings object. Nothing else in the code base reads ``os.environ``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from billing.errors import ConfigurationError
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/billing"
+DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+# A development-only key; production deployments must set their own (see README).
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    """Environment configuration, validated once per process."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    rabbitmq_url: str | None = Field(default=DEFAULT_RABBITMQ_URL, alias="RABBITMQ_URL")
+    billing_secret_key: SecretStr = Field(default=SecretStr(DEV_SECRET_KEY), alias="BILLING_SECRET_KEY")
+    log_level: str = Field(default="INFO", alias="BILLING_LOG_LEVEL")
+    log_format: str = Field(default="json", alias="BILLING_LOG_FORMAT")
+    db_pool_size: int = Field(default=3, ge=1, le=50, alias="BILLING_DB_POOL_SIZE")
+    db_max_overflow: int = Field(default=2, ge=0, le=50, alias="BILLING_DB_MAX_OVERFLOW")
+    db_statement_timeout_ms: int = Field(default=15_000, ge=100, alias="BILLING_DB_STATEMENT_TIMEOUT_MS")
+    function_budget_s: float = Field(default=240.0, gt=0, alias="BILLING_FUNCTION_BUDGET_S")
+    sweeper_budget_s: float = Field(default=50.0, gt=0, alias="BILLING_SWEEPER_BUDGET_S")
+    lease_s: float = Field(default=90.0, gt=0, alias="BILLING_LEASE_S")
+    heartbeat_s: float = Field(default=30.0, gt=0, alias="BILLING_HEARTBEAT_S")
+    health_check_interval_s: float = Field(default=30.0, gt=0, alias="BILLING_HEALTH_CHECK_INTERVAL_S")
+    max_attempts: int = Field(default=5, ge=1, le=50, alias="BILLING_MAX_ATTEMPTS")
+    retry_base_s: float = Field(default=30.0, gt=0, alias="BILLING_RETRY_BASE_S")
+    retry_max_s: float = Field(default=1800.0, gt=0, alias="BILLING_RETRY_MAX_S")
+    max_inline_wait_s: float = Field(default=20.0, ge=0, alias="BILLING_MAX_INLINE_WAIT_S")
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, alias="BILLING_MAX_BODY_BYTES")
+    trusted_proxy_count: int = Field(default=0, ge=0, le=10, alias="BILLING_TRUSTED_PROXY_COUNT")
+    ip_rate_limit_per_minute: int = Field(default=600, ge=1, alias="BILLING_IP_RATE_LIMIT_PER_MINUTE")
+    gateway_connect_timeout_s: float = Field(default=5.0, gt=0, alias="BILLING_GATEWAY_CONNECT_TIMEOUT_S")
+    gateway_read_timeout_s: float = Field(default=30.0, gt=0, alias="BILLING_GATEWAY_READ_TIMEOUT_S")
+    gateway_typing_delay_ms: int = Field(default=0, ge=0, le=20_000, alias="BILLING_GATEWAY_TYPING_DELAY_MS")
+    broker_prefetch: int = Field(default=4, ge=1, le=1000, alias="BILLING_BROKER_PREFETCH")
+    broker_max_redeliveries: int = Field(default=5, ge=0, le=100, alias="BILLING_BROKER_MAX_REDELIVERIES")
+    broker_queue_prefix: str = Field(default="billing", alias="BILLING_BROKER_QUEUE_PREFIX")
+    pacing_disabled: bool = Field(default=False, alias="BILLING_PACING_DISABLED")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgresql+psycopg2://", "postgres://")):
+            raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value[len("postgres://") :]
+        return value
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _amqp_only(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("RABBITMQ_URL must be an amqp:// or amqps:// URL")
+        return value
+
+    @field_validator("billing_secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("BILLING_SECRET_KEY must be at least 16 characters")
+        return value
+
+    @property
+    def uses_dev_secret(self) -> bool:
+        return self.billing_secret_key.get_secret_value() == DEV_SECRET_KEY
+
+
+def load_settings() -> Settings:
+    """Build settings from the environment, turning validation errors into one clear message."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"invalid configuration: {problems}") from exc
+
+
+@functools.cache
+def get_settings() -> Settings:
+    settings = load_settings()
+    if settings.uses_dev_secret:
+        logging.getLogger(__name__).warning(
+            "BILLING_SECRET_KEY is not set; using the development key", extra={"action": "config.dev_secret"}
+        )
+    return settings
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests that change the environment call this)."""
+    get_settings.cache_clear()

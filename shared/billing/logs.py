@@ -1,0 +1,102 @@
+"""JSON logging for entry points and the CLI, with phone masking and secret scrubbing.
+
+Library modules only ever call ``logging.getLogger(__name__)``; ``configure_logging`` is called by the
+function entry points and the CLI, once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys() | {"message", "asctime"}
+)
+_SECRET_KEYS = frozenset({"api_key", "apikey", "password", "secret", "token", "authorization", "key"})
+# Runs of 8+ digits (optionally led by +) look like phone numbers: keep the first 4 and last 2 digits.
+_PHONE_RE = re.compile(r"\+?\d{8,15}")
+
+
+def mask_phone(phone: str | None) -> str:
+    """``+5511999998888`` -> ``+5511*******88``; safe to log under LGPD."""
+    if not phone:
+        return ""
+    digits = phone.lstrip("+")
+    prefix = "+" if phone.startswith("+") else ""
+    if len(digits) <= 6:
+        return prefix + "*" * len(digits)
+    return prefix + digits[:4] + "*" * (len(digits) - 6) + digits[-2:]
+
+
+def scrub_text(text: str) -> str:
+    """Mask anything that looks like a phone number inside free text."""
+    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+
+
+def _scrub_value(key: str, value: Any) -> Any:
+    if key.lower() in _SECRET_KEYS:
+        return "***"
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: _scrub_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(key, v) for v in value]
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return scrub_text(str(value))
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and every ``extra`` field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": scrub_text(record.getMessage()),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and not key.startswith("_"):
+                payload[key] = _scrub_value(key, value)
+        if record.exc_info:
+            payload["exc"] = scrub_text(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-friendly lines for ``billing dev``; still masks phones."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        extras = {
+            k: _scrub_value(k, v)
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD_ATTRS and not k.startswith("_")
+        }
+        tail = " ".join(f"{k}={v}" for k, v in extras.items())
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        return f"{stamp} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())} {tail}".rstrip()
+
+
+_configured = False
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Install one stdout handler on the root logger. Safe to call more than once."""
+    global _configured
+    root = logging.getLogger()
+    if _configured:
+        root.setLevel(level)
+        return
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("pika", "aiormq", "aio_pika", "httpx", "httpcore", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    _configured = True
