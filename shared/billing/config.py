@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from billing.errors import ConfigurationError
@@ -13,7 +14,7 @@ from billing.errors import ConfigurationError
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/billing"
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 # A development-only key; production deployments must set their own (see README).
-DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -24,6 +25,9 @@ class Settings(BaseSettings):
     database_url: str = Field(default=DEFAULT_DATABASE_URL, alias="DATABASE_URL")
     rabbitmq_url: str | None = Field(default=DEFAULT_RABBITMQ_URL, alias="RABBITMQ_URL")
     billing_secret_key: SecretStr = Field(default=SecretStr(DEV_SECRET_KEY), alias="BILLING_SECRET_KEY")
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", alias="BILLING_ENV"
+    )
     log_level: str = Field(default="INFO", alias="BILLING_LOG_LEVEL")
     log_format: str = Field(default="json", alias="BILLING_LOG_FORMAT")
     db_pool_size: int = Field(default=3, ge=1, le=50, alias="BILLING_DB_POOL_SIZE")
@@ -82,6 +86,12 @@ class Settings(BaseSettings):
         if len(value.get_secret_value()) < 16:
             raise ValueError("BILLING_SECRET_KEY must be at least 16 characters")
         return value
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.uses_dev_secret:
+            raise ValueError("BILLING_SECRET_KEY must be set when BILLING_ENV=production")
+        return self
 
     @property
     def uses_dev_secret(self) -> bool:

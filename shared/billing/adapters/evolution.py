@@ -1,0 +1,379 @@
+"""Evolution API (WhatsApp gateway) client: one pooled httpx client per instance.
+
+Every gateway answer becomes a ``SendOutcome`` from a closed set; network trouble never raises out of
+``send_text`` or ``check_health``. Facts about the gateway's answers: CONTRACT.md section 4.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import tenacity
+
+from billing.errors import GatewayError
+from billing.logs import mask_phone, scrub_text
+
+logger = logging.getLogger(__name__)
+
+_DOWN_MARKERS = ("connection closed", "cannot read properties of undefined", "not connected")
+_MAX_ERROR_CHARS = 200
+
+
+class HealthState(StrEnum):
+    OPEN = "open"
+    CONNECTING = "connecting"
+    CLOSE = "close"
+    UNREACHABLE = "unreachable"
+
+
+class OutcomeKind(StrEnum):
+    SENT = "sent"
+    INVALID_NUMBER = "invalid_number"
+    INSTANCE_DOWN = "instance_down"
+    REJECTED = "rejected"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What became of one send. ``delivery_unknown``: the gateway may have sent it (read timeout)."""
+
+    kind: OutcomeKind
+    message_id: str | None = None
+    remote_jid: str | None = None
+    status_code: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    latency_s: float = 0.0
+    delivery_unknown: bool = False
+
+    @property
+    def is_permanent(self) -> bool:
+        return self.kind in (OutcomeKind.INVALID_NUMBER, OutcomeKind.REJECTED)
+
+    @property
+    def looks_like_disconnection(self) -> bool:
+        """The instance (or the gateway itself) looks down: worth a health check before sending more."""
+        if self.kind is OutcomeKind.INSTANCE_DOWN:
+            return True
+        return self.kind is OutcomeKind.TRANSIENT and self.status_code is None and not self.delivery_unknown
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    base_url: str
+    instance: str
+    api_key: str = field(repr=False)
+    api_version: str = "v2"
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    typing_delay_ms: int = 0
+
+    @property
+    def cache_key(self) -> tuple[str, str, str, str]:
+        digest = hashlib.sha256(self.api_key.encode()).hexdigest()
+        return (self.base_url.rstrip("/"), self.instance, digest, self.api_version)
+
+
+# --- reading the gateway's answers ------------------------------------------------------------------
+
+
+@dataclass
+class ErrorInfo:
+    """What an error body says, whatever its shape (string, list of strings/lists/objects, Boom)."""
+
+    messages: list[str] = field(default_factory=list)
+    not_on_whatsapp: bool = False
+    license_required: bool = False
+
+    @property
+    def text(self) -> str:
+        return "; ".join(self.messages)
+
+
+def _walk(node: Any, info: ErrorInfo, depth: int = 0) -> None:
+    if depth > 8:
+        return
+    if isinstance(node, str):
+        info.messages.append(node)
+    elif isinstance(node, list):
+        for item in node:
+            _walk(item, info, depth + 1)
+    elif isinstance(node, dict):
+        if node.get("exists") is False:
+            info.not_on_whatsapp = True
+            return
+        if node.get("code") == "LICENSE_REQUIRED":
+            info.license_required = True
+        for key in ("message", "response", "output", "payload"):
+            if key in node:
+                _walk(node[key], info, depth + 1)
+
+
+def parse_error_body(raw: bytes) -> ErrorInfo:
+    """Never raises: unknown shapes and non-JSON bodies become a short text."""
+    info = ErrorInfo()
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        text = raw[:_MAX_ERROR_CHARS].decode("utf-8", "replace").strip()
+        if text:
+            info.messages.append(text)
+        return info
+    _walk(body, info)
+    if not info.messages and isinstance(body, dict) and isinstance(body.get("error"), str):
+        info.messages.append(body["error"])
+    return info
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _short(text: str) -> str:
+    return scrub_text(text)[:_MAX_ERROR_CHARS] or "no details"
+
+
+def classify_response(status: int, raw: bytes, headers: httpx.Headers | None = None) -> SendOutcome:
+    """Turn one HTTP answer to ``sendText`` into an outcome (latency is filled in by the caller)."""
+    if 200 <= status < 300:
+        try:
+            body = json.loads(raw)
+            key = body["key"]
+            return SendOutcome(OutcomeKind.SENT, str(key["id"]), str(key.get("remoteJid") or ""), status)
+        except (ValueError, KeyError, TypeError):
+            return SendOutcome(OutcomeKind.SENT, status_code=status, error="answer without a message id")
+    info = parse_error_body(raw)
+    lowered = info.text.lower()
+    retry_after = parse_retry_after((headers or httpx.Headers()).get("retry-after"))
+    if info.not_on_whatsapp and 400 <= status < 500:
+        return SendOutcome(OutcomeKind.INVALID_NUMBER, status_code=status, error="number is not on WhatsApp")
+    if info.license_required:
+        return SendOutcome(OutcomeKind.REJECTED, status_code=status, error="gateway not license-activated")
+    if any(marker in lowered for marker in _DOWN_MARKERS):
+        return SendOutcome(OutcomeKind.INSTANCE_DOWN, status_code=status, error=_short(info.text))
+    if status == 404 and not lowered.startswith("cannot "):
+        return SendOutcome(OutcomeKind.INSTANCE_DOWN, status_code=status, error=_short(info.text))
+    if status in (408, 425, 429) or status >= 500 or "timed out" in lowered:
+        return SendOutcome(
+            OutcomeKind.TRANSIENT,
+            status_code=status,
+            error=_short(info.text),
+            retry_after=retry_after,
+            delivery_unknown=status == 504,
+        )
+    return SendOutcome(OutcomeKind.REJECTED, status_code=status, error=_short(info.text))
+
+
+def _transport_outcome(exc: httpx.TransportError) -> SendOutcome:
+    # Once the request is on the wire the gateway may send the message even though we saw no answer.
+    unknown = isinstance(exc, (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError))
+    return SendOutcome(OutcomeKind.TRANSIENT, error=type(exc).__name__, delivery_unknown=unknown)
+
+
+def to_number(phone: str) -> str:
+    """E.164 (or anything typed) -> the digits Evolution expects; JIDs pass through untouched."""
+    return phone if "@" in phone else re.sub(r"\D", "", phone)
+
+
+# --- the client --------------------------------------------------------------------------------------
+
+
+class EvolutionClient:
+    """Synchronous, thread-safe client of one Evolution instance."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_attempts: int = 3,
+        deadline_s: float = 20.0,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 8.0,
+        retry_unknown: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.max_attempts = max(1, max_attempts)
+        self.deadline_s = deadline_s
+        self.retry_unknown = retry_unknown
+        self._sleep = sleep
+        self._jitter = tenacity.wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
+        self._path = quote(config.instance, safe="")
+        self._http = httpx.Client(
+            base_url=config.base_url.rstrip("/"),
+            headers={"apikey": config.api_key},
+            timeout=self._timeout(config.typing_delay_ms),
+            transport=transport,
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60.0),
+        )
+
+    def _timeout(self, delay_ms: int) -> httpx.Timeout:
+        read = max(self.config.read_timeout_s, delay_ms / 1000 + 5)
+        connect = self.config.connect_timeout_s
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def _body(self, number: str, text: str, delay_ms: int) -> dict[str, Any]:
+        if self.config.api_version == "v1":
+            options = {"delay": delay_ms, "presence": "composing", "linkPreview": True}
+            return {"number": number, "textMessage": {"text": text}, "options": options}
+        return {"number": number, "text": text, "delay": delay_ms, "linkPreview": True}
+
+    def _attempt(self, number: str, text: str, delay_ms: int) -> SendOutcome:
+        started = time.monotonic()
+        try:
+            response = self._http.post(
+                f"/message/sendText/{self._path}",
+                json=self._body(number, text, delay_ms),
+                timeout=self._timeout(delay_ms),
+            )
+            outcome = classify_response(response.status_code, response.content, response.headers)
+        except httpx.TransportError as exc:
+            outcome = _transport_outcome(exc)
+        except httpx.HTTPError as exc:  # e.g. an invalid base URL: a configuration problem
+            outcome = SendOutcome(OutcomeKind.REJECTED, error=type(exc).__name__)
+        latency = time.monotonic() - started
+        outcome = replace(outcome, latency_s=latency)
+        level = logging.INFO if outcome.kind is OutcomeKind.SENT else logging.WARNING
+        logger.log(
+            level,
+            "gateway send %s",
+            outcome.kind.value,
+            extra={
+                "action": "gateway.send",
+                "instance": self.config.instance,
+                "phone": mask_phone(number),
+                "outcome": outcome.kind.value,
+                "status_code": outcome.status_code,
+                "latency_ms": round(latency * 1000, 1),
+                "error": outcome.error,
+            },
+        )
+        return outcome
+
+    def _should_retry(self, outcome: SendOutcome) -> bool:
+        return outcome.kind is OutcomeKind.TRANSIENT and (self.retry_unknown or not outcome.delivery_unknown)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        last = state.outcome.result() if state.outcome else None
+        if isinstance(last, SendOutcome) and last.retry_after is not None:
+            return last.retry_after
+        return float(self._jitter(state))
+
+    def send_text(
+        self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None
+    ) -> SendOutcome:
+        """Send one text. Never raises for gateway or network problems."""
+        number = to_number(phone_e164)
+        if not number:
+            return SendOutcome(OutcomeKind.INVALID_NUMBER, error="phone has no digits")
+        delay = self.config.typing_delay_ms if delay_ms is None else max(0, delay_ms)
+        if not retry:
+            return self._attempt(number, text, delay)
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_result(self._should_retry),
+            wait=self._wait,
+            stop=tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_before_delay(self.deadline_s),
+            sleep=self._sleep,
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        outcome: SendOutcome = retrying(self._attempt, number, text, delay)
+        return outcome
+
+    def check_health(self) -> HealthState:
+        """The instance's live connection state; ``unreachable`` when the gateway cannot tell us."""
+        try:
+            response = self._http.get(f"/instance/connectionState/{self._path}")
+        except httpx.HTTPError as exc:
+            logger.warning(
+                "gateway health check failed: %s",
+                type(exc).__name__,
+                extra={"action": "gateway.health", "instance": self.config.instance},
+            )
+            return HealthState.UNREACHABLE
+        state = HealthState.UNREACHABLE
+        if response.status_code == 404:
+            state = HealthState.CLOSE
+        elif response.status_code == 200:
+            try:
+                raw = response.json()["instance"].get("state")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raw = None
+            state = HealthState(raw) if raw in ("open", "connecting") else HealthState.CLOSE
+        logger.info(
+            "gateway health %s",
+            state.value,
+            extra={"action": "gateway.health", "instance": self.config.instance, "state": state.value},
+        )
+        return state
+
+    def check_numbers(self, phones: Sequence[str]) -> dict[str, bool]:
+        """Which phones are on WhatsApp. Bulk checks risk bans: keep batches small. Raises GatewayError."""
+        numbers = {phone: to_number(phone) for phone in phones}
+        try:
+            response = self._http.post(
+                f"/chat/whatsappNumbers/{self._path}", json={"numbers": list(numbers.values())}
+            )
+            rows = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError) as exc:
+            raise GatewayError(f"whatsappNumbers failed: {type(exc).__name__}") from exc
+        if not isinstance(rows, list):
+            raise GatewayError(f"whatsappNumbers answered {response.status_code}")
+        exists = {
+            to_number(str(row.get("number", ""))): bool(row.get("exists"))
+            for row in rows
+            if isinstance(row, dict)
+        }
+        return {phone: exists.get(number, False) for phone, number in numbers.items()}
+
+    def close(self) -> None:
+        self._http.close()
+
+
+_clients: dict[tuple[str, str, str, str], EvolutionClient] = {}
+_clients_lock = threading.Lock()
+
+
+def get_client(config: GatewayConfig) -> EvolutionClient:
+    """The process-wide client for this instance, so warm invocations reuse pooled connections."""
+    with _clients_lock:
+        client = _clients.get(config.cache_key)
+        if client is not None and client.config == config:
+            return client
+        if client is not None:
+            client.close()
+        client = _clients[config.cache_key] = EvolutionClient(config)
+        return client
+
+
+def close_all_clients() -> None:
+    with _clients_lock:
+        for client in _clients.values():
+            client.close()
+        _clients.clear()

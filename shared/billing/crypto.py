@@ -1,0 +1,68 @@
+"""Secrets at rest: gateway API keys encrypted with BILLING_SECRET_KEY; API keys hashed only."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+
+from billing.errors import ConfigurationError
+
+API_KEY_PREFIX_LEN = 8
+
+
+@functools.lru_cache(maxsize=4)
+def _fernet(secret_key: str):  # type: ignore[no-untyped-def]
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"billing/gateway-api-key").derive(
+        secret_key.encode()
+    )
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def encrypt_secret(plaintext: str, *, secret_key: str) -> str:
+    token: bytes = _fernet(secret_key).encrypt(plaintext.encode())
+    return token.decode()
+
+
+def decrypt_secret(ciphertext: str, *, secret_key: str) -> str:
+    from cryptography.fernet import InvalidToken
+
+    try:
+        plain: bytes = _fernet(secret_key).decrypt(ciphertext.encode())
+    except InvalidToken as exc:
+        raise ConfigurationError("cannot decrypt a stored secret: was BILLING_SECRET_KEY changed?") from exc
+    return plain.decode()
+
+
+def generate_api_key() -> tuple[str, str, str]:
+    """Return ``(full_key, prefix, hash)``. The full key is shown once and never stored."""
+    prefix = secrets.token_hex(API_KEY_PREFIX_LEN // 2)
+    full = f"bk_{prefix}_{secrets.token_urlsafe(32)}"
+    return full, prefix, hash_api_key(full)
+
+
+def hash_api_key(full_key: str) -> str:
+    # The key carries 256 random bits, so a fast hash is safe here (no dictionary to attack).
+    return hashlib.sha256(full_key.encode()).hexdigest()
+
+
+def split_api_key(full_key: str) -> str | None:
+    """The lookup prefix of a presented key, or None when it is not in our format."""
+    parts = full_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != "bk" or len(parts[1]) != API_KEY_PREFIX_LEN:
+        return None
+    return parts[1]
+
+
+def verify_api_key(full_key: str, stored_hash: str) -> bool:
+    return hmac.compare_digest(hash_api_key(full_key), stored_hash)
+
+
+def hash_webhook_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,0 +1,103 @@
+"""Lazily built engine and a rollback-by-default unit of work.
+
+The engine is created on first use and reused across warm invocations; pools stay small because many
+function replicas share one PostgreSQL (put PgBouncer in transaction mode in front for scale).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from billing.config import get_settings
+from billing.errors import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+logger = logging.getLogger(__name__)
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Our URLs may omit the driver; SQLAlchemy wants ``postgresql+psycopg2``."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg2://" + url[len("postgresql://") :]
+    return url
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is not None:
+        return _engine
+    with _engine_lock:
+        if _engine is None:
+            from sqlalchemy import create_engine
+
+            settings = get_settings()
+            _engine = create_engine(
+                sqlalchemy_url(settings.database_url),
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_max_overflow,
+                pool_pre_ping=True,
+                pool_recycle=300,
+                connect_args={
+                    "connect_timeout": 3,
+                    "application_name": "billing",
+                    "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+                },
+            )
+    return _engine
+
+
+def dispose_engine() -> None:
+    """Close every pooled connection and forget the engine (tests, and after fork)."""
+    global _engine
+    with _engine_lock:
+        if _engine is not None:
+            _engine.dispose()
+        _engine = None
+
+
+class UnitOfWork:
+    """A session whose work is thrown away unless ``commit()`` is called."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def commit(self) -> None:
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """Open a session; roll back on exit unless committed; translate connection failures."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlmodel import Session
+
+    try:
+        session = Session(get_engine(), expire_on_commit=False)
+    except OperationalError as exc:  # pragma: no cover - create_engine does not connect
+        raise DatabaseUnavailableError("database unavailable") from exc
+    try:
+        yield UnitOfWork(session)
+    except (OperationalError, DBAPIError) as exc:
+        session.rollback()
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            logger.warning(
+                "database unavailable: %s", type(exc.orig).__name__, extra={"action": "db.unavailable"}
+            )
+            raise DatabaseUnavailableError("database unavailable") from exc
+        raise
+    finally:
+        session.rollback()
+        session.close()
