@@ -286,9 +286,7 @@ class EvolutionClient:
             return last.retry_after
         return float(self._jitter(state))
 
-    def send_text(
-        self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None
-    ) -> SendOutcome:
+    def send_text(self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None) -> SendOutcome:
         """Send one text. Never raises for gateway or network problems."""
         number = to_number(phone_e164)
         if not number:
@@ -337,18 +335,14 @@ class EvolutionClient:
         """Which phones are on WhatsApp. Bulk checks risk bans: keep batches small. Raises GatewayError."""
         numbers = {phone: to_number(phone) for phone in phones}
         try:
-            response = self._http.post(
-                f"/chat/whatsappNumbers/{self._path}", json={"numbers": list(numbers.values())}
-            )
+            response = self._http.post(f"/chat/whatsappNumbers/{self._path}", json={"numbers": list(numbers.values())})
             rows = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError) as exc:
             raise GatewayError(f"whatsappNumbers failed: {type(exc).__name__}") from exc
         if not isinstance(rows, list):
             raise GatewayError(f"whatsappNumbers answered {response.status_code}")
         exists = {
-            to_number(str(row.get("number", ""))): bool(row.get("exists"))
-            for row in rows
-            if isinstance(row, dict)
+            to_number(str(row.get("number", ""))): bool(row.get("exists")) for row in rows if isinstance(row, dict)
         }
         return {phone: exists.get(number, False) for phone, number in numbers.items()}
 
