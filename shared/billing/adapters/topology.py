@@ -122,9 +122,7 @@ async def declare_topology_async(channel: Any, prefix: str | None = None) -> Que
     import aio_pika
 
     names = queue_names(prefix)
-    dlx = await channel.declare_exchange(
-        names.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-    )
+    dlx = await channel.declare_exchange(names.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True)
     for queue in names.work:
         dlq = names.dead_letter(queue)
         dead = await channel.declare_queue(dlq, durable=True, arguments=dead_letter_queue_arguments())
