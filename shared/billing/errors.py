@@ -118,3 +118,15 @@ class LeaseLostError(BillingError):
 
 class InvalidValueError(DomainError):
     """A single value (URL, amount, variable) is not acceptable; the message says why."""
+
+
+class UnknownVariableError(TemplateRenderError):
+    """Strict rendering met variables the context does not define; ``names`` lists them."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("unknown variable(s): " + ", ".join(names))
+        self.names = names
+
+
+class TemplateTooLongError(TemplateError):
+    """A template could never render within the message size limit."""
