@@ -1,0 +1,93 @@
+"""Cleaning of template bodies and variable values: WhatsApp text must carry no HTML or script URLs.
+
+nh3 (ammonia) removes tags, handlers and their dangerous content; its output is HTML, so the entities
+it introduces (``&amp;``, ``&lt;``) are turned back into the characters people typed. Text without a
+``<`` never reaches nh3, so an ``&`` or ``R$ 10 & 20`` is left exactly as written.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+import nh3
+
+from billing.domain.templates import MAX_MESSAGE_CHARS, compile_template
+from billing.errors import InvalidValueError, TemplateTooLongError
+
+MAX_TEMPLATE_CHARS = 16_384
+# Elements whose content is code or markup, never message text: dropped together with the tag.
+_DROP_CONTENT = frozenset(
+    {"script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math",
+     "xmp", "noembed", "noframes", "frameset", "textarea", "title"}
+)
+# Script-bearing URLs typed as plain text. "data:" alone is common Portuguese ("Data: 20/11"), so only
+# a real data URL (media type then ";" or ",") is removed.
+_SCRIPT_URL_RE = re.compile(r"(?i)\b(?:java|vb)\s*script\s*:\S*")
+_DATA_URL_RE = re.compile(r"(?i)\bdata:[a-z]+/[\w.+-]+[;,]\S*")
+_MAX_PASSES = 4
+
+
+def _strip_html(text: str) -> str:
+    # Unescaping can reveal markup again ("&lt;b&gt;" typed inside a tag-bearing text): repeat until
+    # a pass changes nothing.
+    for _ in range(_MAX_PASSES):
+        cleaned = html.unescape(nh3.clean(text, tags=set(), clean_content_tags=set(_DROP_CONTENT)))
+        if cleaned == text or "<" not in cleaned:
+            return cleaned
+        text = cleaned
+    return text.replace("<", "")
+
+
+def _clean(text: str) -> str:
+    if "<" in text:
+        text = _strip_html(text)
+    lowered = text.lower()
+    if "script" in lowered:
+        text = _SCRIPT_URL_RE.sub("", text)
+    if "data:" in lowered:
+        text = _DATA_URL_RE.sub("", text)
+    return text
+
+
+def sanitize_value(value: str) -> str:
+    """Clean a variable value at render time (fast when it holds nothing suspicious)."""
+    if "<" not in value and ":" not in value:
+        return value
+    return _clean(value)
+
+
+def sanitize_template_body(text: str) -> str:
+    """Clean a template body and prove it usable: syntax compiles and it can fit in one message.
+
+    Raises TemplateSyntaxError (with line/column of the cleaned text) or TemplateTooLongError.
+    """
+    if len(text) > MAX_TEMPLATE_CHARS:
+        raise TemplateTooLongError(f"template has {len(text)} characters; the limit is {MAX_TEMPLATE_CHARS}")
+    cleaned = _clean(text)
+    compiled = compile_template(cleaned)
+    if compiled.min_length > MAX_MESSAGE_CHARS:
+        raise TemplateTooLongError(
+            f"template text alone has {compiled.min_length} characters; a message holds {MAX_MESSAGE_CHARS}"
+        )
+    return cleaned
+
+
+def require_https_url(url: str) -> str:
+    """Return ``url`` stripped if it is an absolute https URL with a host; InvalidValueError otherwise."""
+    candidate = url.strip()
+    if not candidate:
+        raise InvalidValueError("URL is empty")
+    if any(ch.isspace() for ch in candidate) or "<" in candidate or ">" in candidate:
+        raise InvalidValueError("URL must not contain spaces or angle brackets")
+    try:
+        parts = urlsplit(candidate)
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidValueError(f"URL {candidate!r} is malformed") from exc
+    if parts.scheme.lower() != "https":
+        raise InvalidValueError(f"URL must use https, got {parts.scheme or 'no scheme'!r}")
+    if not host:
+        raise InvalidValueError("URL must name a host (https://host/...)")
+    return candidate
