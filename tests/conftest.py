@@ -1,0 +1,113 @@
+"""Test harness: a migrated template database cloned per test, unique broker queues, factories.
+
+Integration tests use the real PostgreSQL and RabbitMQ the machine runs (see scripts/ensure-services.sh);
+``TEST_DATABASE_ADMIN_URL`` and ``TEST_RABBITMQ_URL`` point elsewhere if needed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("BILLING_ENV", "test")
+os.environ.setdefault("BILLING_SECRET_KEY", "test-secret-key-0123456789abcdef")
+os.environ.setdefault("BILLING_LOG_LEVEL", "INFO")
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+TEMPLATE_DB = f"billing_tpl_{os.getpid()}"
+
+
+def _db_url(name: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+def _admin_exec(*statements: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for stmt in statements:
+                cur.execute(stmt)
+    finally:
+        conn.close()
+
+
+def _reset_caches() -> None:
+    from billing.config import reset_settings_cache
+    from billing.db.engine import dispose_engine
+
+    dispose_engine()
+    reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    """Create and migrate one database per test session; tests clone it."""
+    from billing.db.migrate import upgrade
+
+    _admin_exec(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)', f'CREATE DATABASE "{TEMPLATE_DB}"')
+    upgrade(_db_url(TEMPLATE_DB))
+    yield TEMPLATE_DB
+    _admin_exec(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(template_database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh, migrated database for this test, installed as DATABASE_URL."""
+    name = f"billing_t_{uuid.uuid4().hex[:12]}"
+    _admin_exec(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+    url = _db_url(name)
+    monkeypatch.setenv("DATABASE_URL", url)
+    _reset_caches()
+    yield url
+    _reset_caches()
+    _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def broker_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Queue names unique to this test (``t<hex>.overdue`` ...), deleted afterwards."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("RABBITMQ_URL", RABBITMQ_URL)
+    monkeypatch.setenv("BILLING_BROKER_QUEUE_PREFIX", prefix)
+    _reset_caches()
+    yield prefix
+    _delete_queues(prefix)
+    _reset_caches()
+
+
+def _delete_queues(prefix: str) -> None:
+    import pika
+
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
+    except pika.exceptions.AMQPError:
+        return
+    try:
+        channel = conn.channel()
+        for kind in ("overdue", "upcoming", "notification", "resume", "check_stale", "check_recovery"):
+            for name in (f"{prefix}.{kind}", f"{prefix}.{kind}.dlq"):
+                channel.queue_delete(name)
+        channel.exchange_delete(f"{prefix}.dlx")
+    except pika.exceptions.AMQPError:
+        pass
+    finally:
+        if conn.is_open:
+            conn.close()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    """A session on this test's database; the test commits what it wants to keep."""
+    from billing.db.engine import unit_of_work
+
+    with unit_of_work() as uow:
+        yield uow.session

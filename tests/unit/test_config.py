@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+from billing.config import load_settings
+from billing.errors import ConfigurationError
+
+
+def test_defaults_are_valid_without_any_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("DATABASE_URL", "RABBITMQ_URL", "BILLING_SECRET_KEY", "BILLING_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    settings = load_settings()
+    assert settings.database_url.startswith("postgresql")
+    assert settings.uses_dev_secret
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("DATABASE_URL", "mysql://x", "DATABASE_URL must be a postgresql"),
+        ("RABBITMQ_URL", "http://x", "RABBITMQ_URL must be an amqp"),
+        ("BILLING_SECRET_KEY", "short", "at least 16 characters"),
+        ("BILLING_LOG_LEVEL", "LOUD", "unknown log level"),
+        ("BILLING_DB_POOL_SIZE", "0", "BILLING_DB_POOL_SIZE"),
+    ],
+)
+def test_bad_settings_fail_fast_with_a_message_naming_the_problem(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings()
+
+
+def test_production_refuses_the_development_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BILLING_SECRET_KEY", raising=False)
+    monkeypatch.setenv("BILLING_ENV", "production")
+    with pytest.raises(ConfigurationError, match="BILLING_SECRET_KEY must be set"):
+        load_settings()
+
+
+def test_an_empty_rabbitmq_url_means_no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RABBITMQ_URL", "")
+    assert load_settings().rabbitmq_url is None

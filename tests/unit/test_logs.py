@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import json
+import logging
+
+from billing.logs import JsonFormatter, mask_phone, scrub_text
+
+
+def test_phones_are_masked_keeping_country_and_area_and_the_last_two_digits() -> None:
+    assert mask_phone("+5511999998888") == "+5511*******88"
+    assert mask_phone("5511999998888") == "5511*******88"
+    assert mask_phone("") == ""
+
+
+def test_free_text_loses_every_phone_number_it_contains() -> None:
+    text = scrub_text("sent to +5511999998888 and 5521988887777@s.whatsapp.net")
+    assert "999998888" not in text and "988887777" not in text
+
+
+def test_json_lines_carry_extra_fields_and_hide_secrets_and_phones() -> None:
+    record = logging.LogRecord("billing.x", logging.INFO, __file__, 1, "sending to %s", ("+5511999998888",), None)
+    record.action = "gateway.send"
+    record.api_key = "super-secret"
+    record.phone = "+5511999998888"
+    line = JsonFormatter().format(record)
+    payload = json.loads(line)
+    assert payload["action"] == "gateway.send"
+    assert payload["api_key"] == "***"
+    assert "super-secret" not in line and "999998888" not in line
