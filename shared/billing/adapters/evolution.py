@@ -235,7 +235,8 @@ class EvolutionClient:
         )
 
     def _timeout(self, delay_ms: int) -> httpx.Timeout:
-        read = max(self.config.read_timeout_s, delay_ms / 1000 + 5)
+        # The gateway holds the call for the whole typing delay: the read timeout must outlast it.
+        read = max(self.config.read_timeout_s, delay_ms / 1000 + 5) if delay_ms > 0 else self.config.read_timeout_s
         connect = self.config.connect_timeout_s
         return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
