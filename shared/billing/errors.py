@@ -130,3 +130,15 @@ class UnknownVariableError(TemplateRenderError):
 
 class TemplateTooLongError(TemplateError):
     """A template could never render within the message size limit."""
+
+
+class MalformedRequestError(ValidationFailedError):
+    """The request body cannot be parsed at all (400)."""
+
+
+class PayloadTooLargeError(ValidationFailedError):
+    """The body or the number of contacts is over the limit (413)."""
+
+
+class UnsupportedMediaTypeError(ValidationFailedError):
+    """The body is not JSON (415)."""
