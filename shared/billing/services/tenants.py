@@ -1,0 +1,84 @@
+"""What services need to know about a tenant at run time, loaded in one round trip and cached briefly.
+
+Config, business hours and closed dates change rarely; a warm function re-reads them at most once a
+``CACHE_TTL_S``, so the sender's per-message business-hours check costs no query.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from billing.db.models import BillingConfig, BusinessHoursWindow, ClosedDate, Tenant
+from billing.domain.hours import BusinessHours, Window
+from billing.errors import BusinessHoursError, NotFoundError
+
+CACHE_TTL_S = 60.0
+
+
+@dataclass(frozen=True)
+class TenantRuntime:
+    tenant_id: uuid.UUID
+    name: str
+    company: str
+    config: BillingConfig
+    hours: BusinessHours | None  # None when the tenant has no windows (never open)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.config.timezone)
+
+    def today(self, now: datetime) -> date:
+        """The tenant-local date at ``now``."""
+        return now.astimezone(self.tz).date()
+
+    def require_hours(self) -> BusinessHours:
+        if self.hours is None:
+            raise BusinessHoursError("the tenant has no business hours: set them with `billing hours set`")
+        return self.hours
+
+
+_cache: dict[uuid.UUID, tuple[float, TenantRuntime]] = {}
+_lock = threading.Lock()
+
+
+def load_tenant_runtime(tenant_id: uuid.UUID, *, session: Session, use_cache: bool = True) -> TenantRuntime:
+    if use_cache:
+        with _lock:
+            hit = _cache.get(tenant_id)
+        if hit is not None and _time.monotonic() - hit[0] < CACHE_TTL_S:
+            return hit[1]
+    tenant = session.get(Tenant, tenant_id)
+    config = session.exec(select(BillingConfig).where(BillingConfig.tenant_id == tenant_id)).first()
+    if tenant is None or config is None:
+        raise NotFoundError("tenant not found")
+    windows = session.exec(select(BusinessHoursWindow).where(BusinessHoursWindow.tenant_id == tenant_id)).all()
+    closed = [c.day for c in session.exec(select(ClosedDate).where(ClosedDate.tenant_id == tenant_id)).all()]
+    hours = None
+    if windows:
+        hours = BusinessHours(
+            [Window(w.weekday, w.start_time, w.end_time) for w in windows],
+            timezone=config.timezone,
+            country=config.country,
+            subdivision=config.subdivision,
+            closed_dates=closed,
+        )
+    runtime = TenantRuntime(tenant.id, tenant.name, tenant.display_name, config, hours)
+    with _lock:
+        _cache[tenant_id] = (_time.monotonic(), runtime)
+    return runtime
+
+
+def forget_tenant(tenant_id: uuid.UUID | None = None) -> None:
+    """Drop cached runtime data (after an admin change, and in tests)."""
+    with _lock:
+        if tenant_id is None:
+            _cache.clear()
+        else:
+            _cache.pop(tenant_id, None)
