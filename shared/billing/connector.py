@@ -14,13 +14,14 @@ import contextlib
 import inspect
 import logging
 import signal
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
 from billing.adapters.broker import REDELIVERIES_HEADER, Token
 from billing.adapters.topology import declare_topology_async, queue_names
 from billing.errors import BrokerUnavailableError, ConfigurationError
+from billing.http.triggers import DeliveryOutcome, post_token
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -33,13 +34,10 @@ if TYPE_CHECKING:
     # An HTTP URL, or a callable (sync or async) returning True once the token is handled.
     Target: TypeAlias = str | Callable[[Token], Any]
 
-Outcome = Literal["handled", "retry", "poison"]
-
 logger = logging.getLogger(__name__)
 
 HTTP_MARGIN_S = 30.0
 MAX_BACKOFF_S = 30.0
-CE_SOURCE = "billing/connector"
 
 
 class Connector:
@@ -189,29 +187,26 @@ class Connector:
                 "message is not a token; dead-lettering",
                 extra={"action": "connector.poison", "queue": queue, "message_id": message.message_id},
             )
-            await message.reject(requeue=False)
+            await _quietly(message.reject(requeue=False))
             return
-        extra: dict[str, Any] = {
-            "queue": queue,
-            "token_id": token.id,
-            "kind": token.kind,
-            "queue_id": token.queue_id,
-            "redeliveries": redeliveries,
-        }
+        extra: dict[str, Any] = {"queue": queue, "token_id": token.id, "kind": token.kind}
+        extra.update(queue_id=token.queue_id, redeliveries=redeliveries)
         outcome = await self._deliver(target, token, extra)
+        # A failed ack or reject (connection lost) only means the broker redelivers: harmless.
         if outcome == "handled":
-            await message.ack()
+            await _quietly(message.ack())
             logger.info("token delivered", extra={"action": "connector.ack", **extra})
         elif outcome == "poison" or redeliveries >= self._max_redeliveries:
-            await message.reject(requeue=False)
+            await _quietly(message.reject(requeue=False))
             logger.error("token dead-lettered", extra={"action": "connector.dead_letter", **extra})
         else:
             await self._redeliver_later(queue, message, redeliveries + 1, extra)
 
-    async def _deliver(self, target: Target, token: Token, extra: dict[str, Any]) -> Outcome:
+    async def _deliver(self, target: Target, token: Token, extra: dict[str, Any]) -> DeliveryOutcome:
         try:
             if isinstance(target, str):
-                return await self._post(target, token, extra)
+                assert self._http is not None
+                return await post_token(self._http, target, token)
             if inspect.iscoroutinefunction(target):
                 result = await target(token)
             else:
@@ -222,32 +217,6 @@ class Connector:
             logger.exception("delivery failed", extra={"action": "connector.deliver_failed", **extra})
             return "retry"
         return "handled" if result is True else "retry"
-
-    async def _post(self, url: str, token: Token, extra: dict[str, Any]) -> Outcome:
-        import httpx
-
-        assert self._http is not None
-        headers = {
-            "ce-specversion": "1.0",
-            "ce-id": token.id,
-            "ce-source": CE_SOURCE,
-            "ce-type": f"billing.token.{token.kind}",
-            "ce-time": token.created_at.isoformat(),
-            "content-type": "application/json",
-        }
-        try:
-            response = await self._http.post(url, content=token.to_bytes(), headers=headers)
-        except httpx.HTTPError as exc:
-            logger.warning("target unreachable", extra={"action": "connector.http_error", "error": repr(exc), **extra})
-            return "retry"
-        status = response.status_code
-        if 200 <= status < 300:
-            return "handled"
-        logger.warning("target refused the token", extra={"action": "connector.http_status", "status": status, **extra})
-        # A 4xx means the function cannot understand the token: redelivering cannot help.
-        if 400 <= status < 500 and status not in (408, 425, 429):
-            return "poison"
-        return "retry"
 
     async def _redeliver_later(
         self, queue: str, message: AbstractIncomingMessage, count: int, extra: dict[str, Any]
@@ -276,7 +245,7 @@ class Connector:
             logger.exception("could not re-publish; requeueing", extra={"action": "connector.requeue", **extra})
             await _quietly(message.nack(requeue=True))
             return
-        await message.ack()
+        await _quietly(message.ack())
         logger.info("token scheduled for redelivery", extra={"action": "connector.redeliver", **extra})
 
 

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 
+import httpx
 import pytest
 from billing.adapters.broker import Token
 from billing.errors import ValidationFailedError
-from billing.http.triggers import TriggerParseError, parse_token
+from billing.http.triggers import TriggerParseError, cloudevent_headers, parse_token, post_token
 
 TOKEN = Token(kind="queue", queue_id="q-1", tenant_id="t-1", reason="created")
 CE_HEADERS = {
@@ -121,3 +123,39 @@ def test_a_missing_cloudevent_attribute_is_named_in_the_error() -> None:
     with pytest.raises(TriggerParseError) as caught:
         parse_token({"ce-specversion": "1.0", "ce-id": "x", "ce-type": "t"}, TOKEN.to_bytes())
     assert caught.value.errors == [{"loc": ["ce-source"], "msg": "required"}]
+
+
+def test_the_connector_headers_make_a_binary_cloudevent_that_parses_back_to_the_token() -> None:
+    assert parse_token(cloudevent_headers(TOKEN), TOKEN.to_bytes()) == TOKEN
+
+
+@pytest.mark.parametrize(
+    ("status", "outcome"),
+    [(200, "handled"), (204, "handled"), (500, "retry"), (503, "retry"), (429, "retry"), (400, "poison")],
+)
+def test_posting_a_token_classifies_the_function_answer(status: int, outcome: str) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status)
+
+    async def post() -> str:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            return await post_token(client, "http://sender.local/", TOKEN)
+
+    assert asyncio.run(post()) == outcome
+    assert seen[0].headers["ce-id"] == TOKEN.id
+    assert seen[0].headers["ce-type"] == "billing.token.queue"
+    assert seen[0].content == TOKEN.to_bytes()
+
+
+def test_posting_a_token_to_an_unreachable_function_asks_for_a_retry() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async def post() -> str:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+            return await post_token(client, "http://sender.local/", TOKEN)
+
+    assert asyncio.run(post()) == "retry"
