@@ -19,8 +19,21 @@ from billing.errors import BusinessHoursError
 SEARCH_DAYS = 400
 _DAY_S = 86_400
 _DAY_NAMES = {
-    "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6,
-    "seg": 0, "ter": 1, "qua": 2, "qui": 3, "sex": 4, "sab": 5, "sáb": 5, "dom": 6,
+    "mon": 0,
+    "tue": 1,
+    "wed": 2,
+    "thu": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
+    "seg": 0,
+    "ter": 1,
+    "qua": 2,
+    "qui": 3,
+    "sex": 4,
+    "sab": 5,
+    "sáb": 5,
+    "dom": 6,
 }
 
 

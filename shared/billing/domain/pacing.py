@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from billing.domain.hours import BusinessHours
 from billing.errors import InvalidValueError
@@ -71,7 +71,8 @@ def next_slot(
         return _midnight_after(now.date(), now.tzinfo)
     if last_sent_at is None:
         return now
-    return max(now, last_sent_at + timedelta(seconds=interval_s))
+    due = (last_sent_at.astimezone(UTC) + timedelta(seconds=interval_s)).astimezone(now.tzinfo)
+    return max(now, due)
 
 
 def estimate_completion(
@@ -96,27 +97,30 @@ def estimate_completion(
     interval = interval_seconds(per_minute)
     remaining = max(n_messages, 0) + max(backlog, 0)
     tz = hours.tz if hours is not None else start.tzinfo
-    t = start.astimezone(tz)
+    # Arithmetic in UTC: adding or subtracting datetimes that share a tzinfo is wall-clock maths,
+    # which is an hour off across a DST change.
+    t = start.astimezone(UTC)
     if remaining == 0:
-        return t
-    day = t.date()
+        return t.astimezone(tz)
+    day = t.astimezone(tz).date()
     used = sent_today
     for _ in range(_MAX_STEPS):
         if hours is not None:
-            t = hours.next_opening(t)
-        if t.date() != day:
-            day, used = t.date(), 0
-        midnight = _midnight_after(day, tz)
+            t = hours.next_opening(t).astimezone(UTC)
+        local_day = t.astimezone(tz).date()
+        if local_day != day:
+            day, used = local_day, 0
+        midnight = _midnight_after(day, tz).astimezone(UTC)
         if daily_cap is not None and used >= daily_cap:
             t = midnight
             continue
         window_end = hours.closes_at(t) if hours is not None else None
-        end = min(window_end, midnight) if window_end is not None else midnight
+        end = min(window_end.astimezone(UTC), midnight) if window_end is not None else midnight
         fits = max(math.ceil((end - t).total_seconds() / interval), 1)
         if daily_cap is not None:
             fits = min(fits, daily_cap - used)
         if remaining <= fits:
-            return t + timedelta(seconds=(remaining - 1) * interval)
+            return (t + timedelta(seconds=(remaining - 1) * interval)).astimezone(tz)
         remaining -= fits
         used += fits
         t = t + timedelta(seconds=fits * interval)

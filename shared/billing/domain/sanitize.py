@@ -1,8 +1,8 @@
 """Cleaning of template bodies and variable values: WhatsApp text must carry no HTML or script URLs.
 
 nh3 (ammonia) removes tags, handlers and their dangerous content; its output is HTML, so the entities
-it introduces (``&amp;``, ``&lt;``) are turned back into the characters people typed. Text without a
-``<`` never reaches nh3, so an ``&`` or ``R$ 10 & 20`` is left exactly as written.
+it introduces (``&amp;``, ``&lt;``) are turned back into the characters people typed, and entities
+people typed stay as typed. Text without a ``<`` never reaches nh3 at all.
 """
 
 from __future__ import annotations
@@ -19,8 +19,23 @@ from billing.errors import InvalidValueError, TemplateTooLongError
 MAX_TEMPLATE_CHARS = 16_384
 # Elements whose content is code or markup, never message text: dropped together with the tag.
 _DROP_CONTENT = frozenset(
-    {"script", "style", "iframe", "object", "embed", "noscript", "template", "svg", "math",
-     "xmp", "noembed", "noframes", "frameset", "textarea", "title"}
+    {
+        "script",
+        "style",
+        "iframe",
+        "object",
+        "embed",
+        "noscript",
+        "template",
+        "svg",
+        "math",
+        "xmp",
+        "noembed",
+        "noframes",
+        "frameset",
+        "textarea",
+        "title",
+    }
 )
 # Script-bearing URLs typed as plain text. "data:" alone is common Portuguese ("Data: 20/11"), so only
 # a real data URL (media type then ";" or ",") is removed.
@@ -30,10 +45,12 @@ _MAX_PASSES = 4
 
 
 def _strip_html(text: str) -> str:
-    # Unescaping can reveal markup again ("&lt;b&gt;" typed inside a tag-bearing text): repeat until
-    # a pass changes nothing.
+    # Removing a tag can join text into new markup ("<<b>script>"): repeat until a pass changes nothing.
     for _ in range(_MAX_PASSES):
-        cleaned = html.unescape(nh3.clean(text, tags=set(), clean_content_tags=set(_DROP_CONTENT)))
+        # Escaping "&" first keeps every ampersand and entity exactly as typed ("&reg=1" in a URL
+        # would otherwise become "®=1"); unescaping the output then restores only those.
+        escaped = text.replace("&", "&amp;")
+        cleaned = html.unescape(nh3.clean(escaped, tags=set(), clean_content_tags=set(_DROP_CONTENT)))
         if cleaned == text or "<" not in cleaned:
             return cleaned
         text = cleaned

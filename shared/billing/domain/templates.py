@@ -96,9 +96,7 @@ class CompiledTemplate:
         _render_nodes(self.nodes, context, out)
         text = "".join(out)
         if len(text) > MAX_MESSAGE_CHARS:
-            raise TemplateRenderError(
-                f"message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}"
-            )
+            raise TemplateRenderError(f"message has {len(text)} characters; the limit is {MAX_MESSAGE_CHARS}")
         return text
 
     def unknown_variables(self, context: Mapping[str, Any]) -> list[str]:

@@ -63,9 +63,7 @@ def _text(value: str | None) -> str | None:
 
 
 def _custom(variables: Mapping[str, VariableValue]) -> dict[str, VariableValue]:
-    return {
-        key: sanitize_value(value) if isinstance(value, str) else value for key, value in variables.items()
-    }
+    return {key: sanitize_value(value) if isinstance(value, str) else value for key, value in variables.items()}
 
 
 def build_context(

@@ -36,9 +36,7 @@ def choose_variations(
     picks: list[int] = []
     last = previous
     # Precomputed candidate lists without each variation, to keep the loop cheap for big batches.
-    without = {
-        i: ([j for j in eligible if j != i], [weights[j] for j in eligible if j != i]) for i in eligible
-    }
+    without = {i: ([j for j in eligible if j != i], [weights[j] for j in eligible if j != i]) for i in eligible}
     everything = (eligible, [weights[j] for j in eligible])
     for _ in range(max(count, 0)):
         population, cum = without.get(last, everything) if last is not None else everything
