@@ -161,3 +161,18 @@ def test_a_rejected_token_lands_in_its_dead_letter_queue(prefix: str, channel: A
     _method, properties, body = get_one(channel, names.dead_letter(names.check_stale))
     assert Token.from_bytes(body) == token
     assert properties.headers[REDELIVERIES_HEADER] == 3
+
+
+def test_the_publisher_replaces_a_connection_that_died_while_idle(prefix: str, channel: Any) -> None:
+    import socket
+
+    publisher = PikaPublisher(RABBITMQ_URL, prefix=prefix)
+    names = queue_names(prefix)
+    try:
+        publisher.publish(names.overdue, Token(kind="queue"), priority=10)
+        # Kill the TCP stream under pika, as a broker restart or idle timeout would.
+        publisher._connection._impl._transport._sock.shutdown(socket.SHUT_RDWR)
+        publisher.publish(names.overdue, Token(kind="queue"), priority=10)
+    finally:
+        publisher.close()
+    assert channel.queue_declare(names.overdue, passive=True).method.message_count == 2
