@@ -331,3 +331,26 @@ def test_a_connector_process_exits_cleanly_on_sigterm(prefix: str, publisher: Pi
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_a_connector_running_in_a_dev_server_thread_stops_on_request(prefix: str, publisher: PikaPublisher) -> None:
+    import threading
+
+    names = queue_names(prefix)
+    received: list[Token] = []
+    done = threading.Event()
+
+    def sender(token: Token) -> bool:
+        received.append(token)
+        done.set()
+        return True
+
+    connector = make_connector(prefix, sender=sender)
+    thread = threading.Thread(target=lambda: asyncio.run(connector.run()), daemon=True)
+    thread.start()
+    publisher.publish(names.overdue, Token(kind="queue"), priority=10)
+    assert done.wait(timeout=15)
+    connector.request_stop()
+    thread.join(timeout=15)
+    assert not thread.is_alive()
+    assert len(received) == 1
