@@ -329,11 +329,12 @@ class Suppression(SQLModel, table=True):
 
 
 class RateLimitBucket(SQLModel, table=True):
-    """GCRA state: ``tat`` is the theoretical arrival time of the next request."""
+    """A fixed-window request counter; ``key`` names the subject and the window it counts."""
 
     __tablename__ = "rate_limit_buckets"
     key: str = Field(primary_key=True, max_length=200)
-    tat: datetime = Field(sa_column=_tz(nullable=False))
+    hits: int = Field(default=0)
+    expires_at: datetime = Field(sa_column=_tz(nullable=False, index=True))
 
 
 class AuditEntry(SQLModel, table=True):

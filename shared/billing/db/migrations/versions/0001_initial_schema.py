@@ -22,9 +22,11 @@ def upgrade() -> None:
     op.create_table(
         "rate_limit_buckets",
         sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("tat", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("hits", sa.Integer(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
+    op.create_index(op.f("ix_rate_limit_buckets_expires_at"), "rate_limit_buckets", ["expires_at"], unique=False)
     op.create_table(
         "tenants",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -453,5 +455,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_api_keys_tenant_id"), table_name="api_keys")
     op.drop_table("api_keys")
     op.drop_table("tenants")
+    op.drop_index(op.f("ix_rate_limit_buckets_expires_at"), table_name="rate_limit_buckets")
     op.drop_table("rate_limit_buckets")
     # ### end Alembic commands ###
