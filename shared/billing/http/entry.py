@@ -101,11 +101,33 @@ def _health() -> Response:
     return json_response({"status": "ok"})
 
 
+def _metrics() -> Response:
+    from billing import metrics
+
+    try:
+        body = metrics.render()
+    except Exception as exc:  # a scrape must never take the function down
+        return error_response(errors.DependencyUnavailableError(f"metrics unavailable: {type(exc).__name__}"))
+    return json_response(body, content_type=metrics.CONTENT_TYPE)
+
+
+def _probe(request: Request) -> Response | None:
+    """Health and metrics answers every function gives, whatever its routes."""
+    if request.method not in {"GET", "HEAD"}:
+        return None
+    if request.path in HEALTH_PATHS:
+        return _health()
+    if request.path == "/metrics":
+        return _metrics()
+    return None
+
+
 def dispatch(request: Request, routes: Sequence[Route]) -> Response:
     """Serve health probes, then the first route whose method and path match; errors become problems."""
     path = request.path
-    if request.method in {"GET", "HEAD"} and path in HEALTH_PATHS:
-        return _health()
+    probe = _probe(request)
+    if probe is not None:
+        return probe
     allowed: list[str] = []
     for candidate in routes:
         match = candidate.pattern.search(path)
@@ -137,8 +159,9 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
     from billing.http.triggers import parse_token
 
     if request.method in {"GET", "HEAD"}:
-        if request.path in HEALTH_PATHS:
-            return _health()
+        probe = _probe(request)
+        if probe is not None:
+            return probe
         return problem(405, "Method Not Allowed", "POST a token", headers={"Allow": "POST"})
     try:
         token = parse_token(dict(request.headers), request.get_data(cache=False))
