@@ -255,6 +255,8 @@ class BillingContact(SQLModel, table=True):
             "provider_message_id",
             postgresql_where=sa.text("provider_message_id IS NOT NULL"),
         ),
+        # Serves the status route's failure pages (first 100 failed contacts by position, then a cursor).
+        sa.Index("ix_contact_failed", "queue_id", "position", postgresql_where=sa.text("status = 'failed'")),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = Field(foreign_key="tenants.id", ondelete="CASCADE")
