@@ -355,3 +355,18 @@ class AuditEntry(SQLModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+class WebhookReceipt(SQLModel, table=True):
+    """One gateway event already applied: the gateway retries up to 10 times and reorders, so
+    ``(tenant, message key id, status)`` is recorded once and later copies are recognised."""
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "provider_message_id", "status", name="uq_webhook_receipt"),
+    )
+    id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
+    tenant_id: uuid.UUID = _tenant_fk()
+    provider_message_id: str = Field(max_length=128)
+    status: str = Field(max_length=20)
+    received_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True, index=True))
