@@ -353,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--opt-out-confirmation", help="text sent back after an opt-out")
     cs.set_defaults(handler=cmd_config_set)
 
+    _load_extensions()
     for extend in EXTENSIONS:
         extend(sub)
     return parser
@@ -360,6 +361,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Later features register their sub-commands here (kept out of the parser above to stay readable).
 EXTENSIONS: list[Callable[[Any], None]] = []
+EXTENSION_MODULES = ("billing.cli_run", "billing.cli_ops", "billing.cli_inbound")
+
+
+def _load_extensions() -> None:
+    import importlib
+    import importlib.util
+
+    for name in EXTENSION_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     broker_max_redeliveries: int = Field(default=5, ge=0, le=100, alias="BILLING_BROKER_MAX_REDELIVERIES")
     broker_queue_prefix: str = Field(default="billing", alias="BILLING_BROKER_QUEUE_PREFIX")
     pacing_disabled: bool = Field(default=False, alias="BILLING_PACING_DISABLED")
+    # `billing dev` only: a real Evolution API instead of the simulator.
+    dev_gateway_url: str | None = Field(default=None, alias="BILLING_DEV_GATEWAY_URL")
+    dev_gateway_api_key: SecretStr = Field(default=SecretStr(""), alias="BILLING_DEV_GATEWAY_API_KEY")
 
     @field_validator("log_level")
     @classmethod
@@ -122,3 +125,19 @@ def get_settings() -> Settings:
 def reset_settings_cache() -> None:
     """Forget the cached settings (tests that change the environment call this)."""
     get_settings.cache_clear()
+
+
+def env_is_set(name: str) -> bool:
+    """Whether the operator configured ``name`` (``billing dev`` picks embedded defaults otherwise)."""
+    import os
+
+    return bool(os.environ.get(name))
+
+
+def override_environment(**values: str) -> None:
+    """Set configuration for this process and forget cached settings (``billing dev`` only)."""
+    import os
+
+    for key, value in values.items():
+        os.environ[key] = value
+    reset_settings_cache()

@@ -1,0 +1,1 @@
+"""``billing dev``: the whole function set on one machine with embedded defaults."""
