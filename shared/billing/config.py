@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # `billing dev` only: a real Evolution API instead of the simulator.
     dev_gateway_url: str | None = Field(default=None, alias="BILLING_DEV_GATEWAY_URL")
     dev_gateway_api_key: SecretStr = Field(default=SecretStr(""), alias="BILLING_DEV_GATEWAY_API_KEY")
+    dev_data_dir: str | None = Field(default=None, alias="BILLING_DEV_DATA_DIR")
 
     @field_validator("log_level")
     @classmethod

@@ -78,7 +78,7 @@ def _sweeper_loop(deliver: Callable[[Token], bool], stop: threading.Event) -> No
             logger.exception("sweeper tick failed", extra={"action": "dev.sweep_failed"})
 
 
-def _banner(base_url: str, api_key: str) -> str:
+def _banner(base_url: str, api_key: str, simulator_url: str | None) -> str:
     example = {
         "external_id": "demo-001",
         "contacts": [
@@ -100,7 +100,12 @@ def _banner(base_url: str, api_key: str) -> str:
         f"    -H 'Content-Type: application/json' -H 'X-Billing-API-Key: {api_key}' \\\n"
         f"    -d '{json.dumps(example, ensure_ascii=False)}'\n"
         f"then GET {base_url}/api/v1/billing/queue/<queue_id>/status with the same header.\n"
-        f"Press Ctrl-C to stop.\n\n"
+        + (
+            f"Gateway simulator: {simulator_url} (sent messages: GET {simulator_url}/_sim/messages)\n"
+            if simulator_url
+            else ""
+        )
+        + "Press Ctrl-C to stop.\n\n"
     )
 
 
@@ -114,12 +119,13 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     from billing.sim.server import start_simulator
 
     stop = stop or threading.Event()
-    DATA_DIR.mkdir(exist_ok=True)
+    data_dir = Path(get_settings().dev_data_dir or DATA_DIR)
+    data_dir.mkdir(parents=True, exist_ok=True)
     pg_server = None
     if not env_is_set("DATABASE_URL"):
         from billing.dev.embedded import start_embedded_postgres
 
-        url, pg_server = start_embedded_postgres(DATA_DIR / "pg")
+        url, pg_server = start_embedded_postgres(data_dir / "pg")
         override_environment(DATABASE_URL=url)
     use_broker = env_is_set("RABBITMQ_URL")
     if not use_broker:
@@ -134,7 +140,7 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     else:
         sim = start_simulator(instances={DEMO_INSTANCE: DEMO_GATEWAY_KEY})
         gateway_url, gateway_key = sim.base_url, DEMO_GATEWAY_KEY
-    demo = ensure_demo(gateway_url=gateway_url, gateway_key=gateway_key, data_dir=DATA_DIR)
+    demo = ensure_demo(gateway_url=gateway_url, gateway_key=gateway_key, data_dir=data_dir)
 
     apps = {
         name: load_function(name)
@@ -173,7 +179,7 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     threading.Thread(target=_sweeper_loop, args=(deliver_sweeper, stop), name="sweeper", daemon=True).start()
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
 
-    sys.stdout.write(_banner(base_url, demo.api_key))
+    sys.stdout.write(_banner(base_url, demo.api_key, gateway_url if sim is not None else None))
     sys.stdout.flush()
     logger.info("billing dev ready", extra={"action": "dev.ready", "base_url": base_url})
     if ready is not None:

@@ -1,0 +1,99 @@
+"""`billing dev` with no environment: embedded Postgres, in-process tokens, the simulator.
+
+Posts the README's quick-start example and follows it to `completed`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BANNER = {
+    "base_url": re.compile(r"billing dev is up at (\S+)"),
+    "api_key": re.compile(r"API key \(demo tenant\): (\S+)"),
+    "simulator": re.compile(r"Gateway simulator: (\S+)"),
+}
+
+
+def readme_example() -> tuple[str, dict[str, object]]:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("<!-- dev-example:start -->", 1)[1].split("<!-- dev-example:end -->", 1)[0]
+    path = re.search(r"curl -s -X POST http://127\.0\.0\.1:8080(\S+)", block)
+    body = re.search(r"-d '(\{.*?\})'", block, re.S)
+    assert path and body, "README quick start lost its curl example"
+    return path.group(1), json.loads(body.group(1))
+
+
+def read_banner(proc: subprocess.Popen[str], deadline: float) -> dict[str, str]:
+    found: dict[str, str] = {}
+    assert proc.stdout is not None
+    seen = []
+    while time.monotonic() < deadline and len(found) < len(BANNER):
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        for key, pattern in BANNER.items():
+            match = pattern.search(line)
+            if match:
+                found[key] = match.group(1)
+    assert len(found) == len(BANNER), "billing dev did not come up:\n" + "".join(seen[-40:])
+    return found
+
+
+@pytest.mark.slow
+def test_billing_dev_serves_the_readme_example_to_completion(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "RABBITMQ_URL", "BILLING_"))}
+    env["BILLING_DEV_DATA_DIR"] = str(tmp_path / "dev-data")
+    env["BILLING_LOG_FORMAT"] = "text"
+    billing = Path(sys.executable).with_name("billing")
+    proc = subprocess.Popen(
+        [str(billing), "dev", "--port", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = read_banner(proc, time.monotonic() + 120)
+        path, body = readme_example()
+        headers = {"X-Billing-API-Key": banner["api_key"]}
+        with httpx.Client(base_url=banner["base_url"], headers=headers, timeout=10) as client:
+            answer = client.post(path, json=body)
+            assert answer.status_code == 202, answer.text
+            accepted = answer.json()
+            status_url = accepted["status_url"]
+            status: dict[str, object] = {}
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                status = client.get(status_url).json()
+                if status["status"] == "completed":
+                    break
+                time.sleep(0.5)
+            assert status.get("status") == "completed", status
+            assert status["sent"] == accepted["accepted"] == len(body["contacts"])  # type: ignore[arg-type]
+        messages = httpx.get(f"{banner['simulator']}/_sim/messages", timeout=10).json()
+        texts = [m["text"] for m in (messages["messages"] if isinstance(messages, dict) else messages)]
+        assert len(texts) == len(body["contacts"])  # type: ignore[arg-type]
+        assert all("R$" in text for text in texts)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
