@@ -1,0 +1,95 @@
+"""Request and response bodies of ``POST /api/v1/billing/send/{type}`` (CONTRACT.md 1.1).
+
+The envelope is validated as a whole (unknown top-level fields are refused), each contact on its own,
+so one bad contact is reported by index instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
+
+# Bounds on the ERP's free-form variables (documented in docs/send.md).
+MAX_VARIABLES = 50
+MAX_VARIABLE_NAME = 64
+MAX_VARIABLE_TEXT = 1000
+VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+MAX_IDEMPOTENCY_KEY = 255
+
+VariableName = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_VARIABLE_NAME, pattern=VARIABLE_NAME_PATTERN)
+]
+# Strict: JSON true is not the number 1, and a number is not a name.
+VariableValue = (
+    Annotated[str, StringConstraints(strict=True, max_length=MAX_VARIABLE_TEXT)] | StrictBool | StrictInt | StrictFloat
+)
+Amount = Annotated[str, StringConstraints(strict=True, max_length=32)] | StrictInt | StrictFloat
+
+
+class ContactIn(BaseModel):
+    """One person to remind. Everything but ``phone`` is optional; the type decides what is required."""
+
+    model_config = ConfigDict(extra="forbid", strict=False, title="Contact")
+
+    phone: str = Field(min_length=1, max_length=40, description="as typed; normalised to E.164")
+    name: str | None = Field(default=None, max_length=200)
+    due_date: date | None = Field(default=None, description="ISO date; overdue: <= today, upcoming: >= today")
+    amount: Amount | None = Field(default=None, description='plain decimal, e.g. "150.90"; > 0 for overdue/upcoming')
+    invoice_id: str | None = Field(default=None, min_length=1, max_length=100)
+    payment_link: str | None = Field(default=None, max_length=2000, description="https only")
+    pix_code: str | None = Field(default=None, max_length=1000)
+    variables: dict[VariableName, VariableValue] | None = Field(
+        default=None,
+        max_length=MAX_VARIABLES,
+        description=f"flat map (at most {MAX_VARIABLES} names, text values up to {MAX_VARIABLE_TEXT} characters)",
+    )
+
+
+class SendEnvelope(BaseModel):
+    """The body as parsed at run time: contacts stay raw so each is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    template: str | None = Field(default=None, min_length=1, max_length=100)
+    instance: str | None = Field(default=None, min_length=1, max_length=100)
+    scheduled_for: datetime | None = None
+    valid_until: datetime | None = None
+    contacts: list[Any] = Field(min_length=1)
+
+
+class SendRequest(SendEnvelope):
+    """The documented body (OpenAPI): the envelope with typed contacts."""
+
+    model_config = ConfigDict(extra="forbid", title="SendRequest")
+
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=255, description="the ERP's id for this batch, unique per tenant"
+    )
+    template: str | None = Field(default=None, description="template name of this type; default: tenant default")
+    instance: str | None = Field(default=None, description="WhatsApp instance name; default: tenant default")
+    scheduled_for: datetime | None = Field(default=None, description="future: the queue starts `scheduled`")
+    valid_until: datetime | None = Field(default=None, description="unsent contacts expire after it")
+    contacts: list[ContactIn] = Field(  # type: ignore[assignment]
+        min_length=1, description="1..max_contacts_per_request (tenant setting, default 10,000)"
+    )
+
+
+class RejectedContact(BaseModel):
+    index: int = Field(description="position of the contact in the request (0-based)")
+    phone: str = Field(description="the phone as sent")
+    errors: list[str]
+
+
+class SendResponse(BaseModel):
+    model_config = ConfigDict(title="SendResponse")
+
+    queue_id: str
+    status: Literal["pending", "scheduled"]
+    template_type: Literal["overdue", "upcoming", "notification"]
+    accepted: int
+    rejected: list[RejectedContact]
+    estimated_completion: datetime | None = Field(description="tenant time zone; null when it cannot be estimated")
+    status_url: str
