@@ -1,0 +1,572 @@
+"""Deployment manifests are valid and consistent with the code (issue 8, acceptance item 2).
+
+* every YAML file under deploy/ and stack.yml parses;
+* core Kubernetes kinds pass ``kubernetes_validate`` (strict, Kubernetes 1.30 schemas shipped in the wheel);
+* every other kind (Knative, Eventing RabbitMQ, KEDA, Gateway API, the operators' CRs) passes the JSON
+  Schema vendored under deploy/schemas/ -- a kind with neither is an error, never silently skipped;
+* every function of CONTRACT.md section 2 is deployed on Knative, OpenFaaS and plain Kubernetes, each
+  deployed function has its entry point ``functions/<name>/main.py`` defining ``<name>``, and every
+  entry point present is deployed;
+* platform timeouts exceed the time budgets the same manifests give the sender and the sweeper.
+
+The checkers are plain functions so the negative tests can prove they catch broken manifests.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import re
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate  # type: ignore[import-untyped]
+import pytest
+import yaml
+from billing.adapters.topology import queue_names
+from billing.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+SCHEMAS = DEPLOY / "schemas"
+STACK = ROOT / "stack.yml"
+FUNCTIONS_DIR = ROOT / "functions"
+K8S_VERSION = "1.30"
+# CONTRACT.md section 2: the function set (the entry points may not all exist yet).
+FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook")
+HTTP_FUNCTIONS = ("send", "status", "control", "webhook")
+KNATIVE_MAX_REVISION_TIMEOUT_S = 600  # config-defaults max-revision-timeout-seconds (Knative default)
+CRON_PERIOD_S = 60  # the sweeper tick: every minute on every platform
+
+CORE_API_VERSIONS = frozenset(
+    {"v1", "apps/v1", "batch/v1", "networking.k8s.io/v1", "policy/v1", "autoscaling/v2", "rbac.authorization.k8s.io/v1"}
+)
+
+Doc = dict[str, Any]
+
+
+# --------------------------------------------------------------------------------------------- loading
+def manifest_files() -> list[Path]:
+    return sorted(p for p in DEPLOY.rglob("*.y*ml") if SCHEMAS not in p.parents)
+
+
+@cache
+def _load(path: Path) -> tuple[Doc, ...]:
+    docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d is not None]
+    return tuple(docs)
+
+
+def load(path: Path) -> list[Doc]:
+    """Documents of one file (deep copies: tests may mutate them)."""
+    return copy.deepcopy(list(_load(path)))
+
+
+def platform_docs(platform: str) -> list[Doc]:
+    return [doc for path in sorted((DEPLOY / platform).glob("*.yaml")) for doc in load(path)]
+
+
+def all_docs() -> Iterator[tuple[str, Doc]]:
+    for path in manifest_files():
+        for index, doc in enumerate(load(path)):
+            yield f"{path.relative_to(ROOT)}#{index}:{doc.get('kind')}/{doc.get('metadata', {}).get('name')}", doc
+
+
+def stack() -> Doc:
+    data = yaml.safe_load(STACK.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+@cache
+def vendored_schemas() -> dict[tuple[str, str], Doc]:
+    """(apiVersion, kind) -> schema, for every Kubernetes-style schema under deploy/schemas/."""
+    found: dict[tuple[str, str], Doc] = {}
+    for path in sorted(SCHEMAS.rglob("*.json")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        props = schema.get("properties", {})
+        if "apiVersion" in props and "kind" in props:
+            found[(props["apiVersion"]["const"], props["kind"]["const"])] = schema
+    return found
+
+
+def schema_errors(schema: Doc, instance: Any) -> list[str]:
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{'/'.join(map(str, error.absolute_path)) or '<root>'}: {error.message}"
+        for error in sorted(validator.iter_errors(instance), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+
+
+def k8s_errors(doc: Doc) -> list[str]:
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        return [f"{'/'.join(map(str, exc.path))}: {exc.message}"]
+    return []
+
+
+def validation_errors(doc: Doc) -> list[str]:
+    """Validate one manifest with the right validator; unknown kinds are errors."""
+    key = (doc.get("apiVersion", ""), doc.get("kind", ""))
+    if key[0] in CORE_API_VERSIONS:
+        return k8s_errors(doc)
+    schema = vendored_schemas().get(key)
+    if schema is None:
+        return [f"no validator for {key[1]} {key[0]}: vendor a schema under deploy/schemas/"]
+    return schema_errors(schema, doc)
+
+
+# --------------------------------------------------------------------------------------------- parsing
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_s(value: Any) -> float:
+    """OpenFaaS timeouts: a Go duration ("5m5s", "300s") or a bare number of seconds."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = _GO_DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Go duration: {value!r}")
+    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def default_budget(field: str) -> float:
+    default = Settings.model_fields[field].default
+    assert isinstance(default, float | int)
+    return float(default)
+
+
+def configmaps(docs: list[Doc]) -> dict[str, dict[str, str]]:
+    return {d["metadata"]["name"]: dict(d.get("data", {})) for d in docs if d.get("kind") == "ConfigMap"}
+
+
+def container_env(container: Mapping[str, Any], maps: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
+    """The environment a container gets from ConfigMaps of the same manifest set, then its own env."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        ref = source.get("configMapRef")
+        if ref is not None:
+            env.update(maps.get(ref["name"], {}))
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+    return env
+
+
+def budgets(env: Mapping[str, Any]) -> tuple[float, float]:
+    sender = float(env.get("BILLING_FUNCTION_BUDGET_S", default_budget("function_budget_s")))
+    sweeper = float(env.get("BILLING_SWEEPER_BUDGET_S", default_budget("sweeper_budget_s")))
+    return sender, sweeper
+
+
+def pod_spec(doc: Doc) -> Doc:
+    kind = doc["kind"]
+    if kind == "CronJob":
+        spec: Doc = doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return spec
+    spec = doc["spec"]["template"]["spec"]
+    return spec
+
+
+def knative_services(docs: list[Doc]) -> dict[str, Doc]:
+    return {
+        d["metadata"]["name"]: d
+        for d in docs
+        if d.get("apiVersion") == "serving.knative.dev/v1" and d.get("kind") == "Service"
+    }
+
+
+# -------------------------------------------------------------------------------------------- checkers
+def knative_timeout_problems(docs: list[Doc]) -> list[str]:
+    """timeoutSeconds set on every Service, within Knative's maximum, and above the budget of its function."""
+    problems: list[str] = []
+    maps = configmaps(docs)
+    for name, svc in knative_services(docs).items():
+        spec = svc["spec"]["template"]["spec"]
+        timeout = spec.get("timeoutSeconds")
+        if not isinstance(timeout, int):
+            problems.append(f"knative {name}: no timeoutSeconds")
+            continue
+        if timeout > KNATIVE_MAX_REVISION_TIMEOUT_S:
+            problems.append(f"knative {name}: timeoutSeconds {timeout} > max-revision-timeout-seconds")
+        sender_budget, sweeper_budget = budgets(container_env(spec["containers"][0], maps))
+        if name == "sender" and not timeout > sender_budget:
+            problems.append(f"knative sender: timeoutSeconds {timeout} <= BILLING_FUNCTION_BUDGET_S {sender_budget}")
+        if name == "sweeper":
+            if not timeout > sweeper_budget:
+                problems.append(
+                    f"knative sweeper: timeoutSeconds {timeout} <= BILLING_SWEEPER_BUDGET_S {sweeper_budget}"
+                )
+            if not sweeper_budget < CRON_PERIOD_S:
+                problems.append(f"knative sweeper: budget {sweeper_budget} s does not fit the 60 s tick")
+    return problems
+
+
+def openfaas_timeout_problems(stack_doc: Doc) -> list[str]:
+    """exec/read/write timeouts on every function, read/write >= exec, and all above the function's budget."""
+    problems: list[str] = []
+    for name, fn in stack_doc.get("functions", {}).items():
+        env = fn.get("environment", {})
+        try:
+            timeouts = {key: go_duration_s(env[key]) for key in ("exec_timeout", "read_timeout", "write_timeout")}
+        except KeyError as exc:
+            problems.append(f"openfaas {name}: {exc.args[0]} missing")
+            continue
+        except ValueError as exc:
+            problems.append(f"openfaas {name}: {exc}")
+            continue
+        for key in ("read_timeout", "write_timeout"):
+            if timeouts[key] < timeouts["exec_timeout"]:
+                problems.append(f"openfaas {name}: {key} < exec_timeout")
+        sender_budget, sweeper_budget = budgets(env)
+        budget = {"sender": sender_budget, "sweeper": sweeper_budget}.get(name)
+        if budget is not None:
+            for key, value in timeouts.items():
+                if not value > budget:
+                    problems.append(f"openfaas {name}: {key} {value:g} s <= budget {budget:g} s")
+        if name == "sweeper" and not sweeper_budget < CRON_PERIOD_S:
+            problems.append(f"openfaas sweeper: budget {sweeper_budget} s does not fit the 60 s tick")
+    return problems
+
+
+def keda_timeout_problems(docs: list[Doc]) -> list[str]:
+    """The sweeper CronJob's deadline above the sweeper budget, and the budget under the tick period."""
+    problems: list[str] = []
+    maps = configmaps(docs)
+    cronjobs = [d for d in docs if d.get("kind") == "CronJob"]
+    if not cronjobs:
+        problems.append("keda: no sweeper CronJob")
+    for cron in cronjobs:
+        deadline = cron["spec"]["jobTemplate"]["spec"].get("activeDeadlineSeconds")
+        _, sweeper_budget = budgets(container_env(pod_spec(cron)["containers"][0], maps))
+        if not isinstance(deadline, int) or not deadline > sweeper_budget:
+            problems.append(
+                f"keda {cron['metadata']['name']}: activeDeadlineSeconds {deadline} <= budget {sweeper_budget}"
+            )
+        if not sweeper_budget < CRON_PERIOD_S:
+            problems.append(f"keda sweeper: budget {sweeper_budget} s does not fit the 60 s tick")
+    return problems
+
+
+def entry_point_problems(name: str, source: str) -> list[str]:
+    """``functions/<name>/main.py`` must define ``<name>`` at module level (def, assignment or import)."""
+    tree = ast.parse(source)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return []
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return []
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            return []
+        if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == name for a in node.names):
+            return []
+    return [f"functions/{name}/main.py does not define {name!r}"]
+
+
+def present_entry_points() -> set[str]:
+    return {p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py")}
+
+
+# ------------------------------------------------------------------------------------- tests: validity
+ALL_DOCS = list(all_docs())
+
+
+def test_manifests_exist_for_every_platform() -> None:
+    assert STACK.is_file()
+    for platform in ("knative", "openfaas", "keda"):
+        assert list((DEPLOY / platform).glob("*.yaml")), platform
+
+
+@pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_yaml_parses_into_kubernetes_objects(path: Path) -> None:
+    docs = load(path)
+    assert docs, f"{path} is empty"
+    for doc in docs:
+        assert isinstance(doc, dict)
+        assert {"apiVersion", "kind", "metadata"} <= doc.keys()
+        assert doc["metadata"].get("name")
+
+
+@pytest.mark.parametrize(("ident", "doc"), ALL_DOCS, ids=[ident for ident, _ in ALL_DOCS])
+def test_manifest_passes_its_schema(ident: str, doc: Doc) -> None:
+    assert validation_errors(doc) == [], ident
+
+
+def test_vendored_schemas_are_valid_json_schemas() -> None:
+    paths = sorted(SCHEMAS.rglob("*.json"))
+    assert len(paths) >= 6
+    for path in paths:
+        jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+
+
+def test_knative_containers_are_valid_kubernetes_containers() -> None:
+    """Knative's schema only lists the container keys; the k8s schema checks their contents."""
+    for name, svc in knative_services(platform_docs("knative")).items():
+        containers = svc["spec"]["template"]["spec"]["containers"]
+        for container in containers:  # Knative fills in the probe port (the serving port); a Pod needs it
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                if "httpGet" in container.get(probe, {}):
+                    container[probe]["httpGet"].setdefault("port", container["ports"][0]["containerPort"])
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {"containers": containers}}
+        assert k8s_errors(pod) == [], name
+
+
+def test_stack_yml_passes_the_openfaas_schema() -> None:
+    schema = json.loads((SCHEMAS / "openfaas" / "stack_v1.json").read_text(encoding="utf-8"))
+    assert schema_errors(schema, stack()) == []
+
+
+# -------------------------------------------------------------------------- tests: the validators bite
+def test_kubernetes_validate_rejects_a_bad_core_object() -> None:
+    doc = load(DEPLOY / "keda" / "20-connector.yaml")[0]
+    doc["spec"]["replicas"] = "two"
+    assert k8s_errors(doc)
+    doc = load(DEPLOY / "keda" / "20-connector.yaml")[0]
+    doc["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"  # typo: strict mode
+    assert k8s_errors(doc)
+
+
+def test_unknown_kinds_are_errors_not_skipped() -> None:
+    assert validation_errors({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+
+
+def test_vendored_schemas_reject_broken_custom_resources() -> None:
+    svc = knative_services(platform_docs("knative"))["sender"]
+    broken = copy.deepcopy(svc)
+    broken["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "PORT", "value": "9000"})
+    assert validation_errors(broken), "PORT is reserved by Knative"
+    broken = copy.deepcopy(svc)
+    broken["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] = 0
+    assert validation_errors(broken), "annotation values must be strings"
+    broken = copy.deepcopy(svc)
+    broken["spec"]["template"]["spec"]["timeoutSecond"] = 300
+    assert validation_errors(broken), "typo at spec level"
+
+    keda = platform_docs("keda")
+    scaled = next(d for d in keda if d["kind"] == "ScaledObject" and d["metadata"]["name"] == "sender")
+    broken = copy.deepcopy(scaled)
+    broken["spec"]["triggers"][0]["metadata"]["protocol"] = "amqp"
+    assert validation_errors(broken), "useRegex needs protocol http"
+    broken = copy.deepcopy(scaled)
+    del broken["spec"]["triggers"]
+    assert validation_errors(broken)
+
+    source = next(d for d in platform_docs("knative") if d["kind"] == "RabbitmqSource")
+    broken = copy.deepcopy(source)
+    broken["spec"]["rabbitmqResourcesConfig"]["parallelism"] = 0
+    assert validation_errors(broken)
+    broken = copy.deepcopy(source)
+    broken["spec"]["delivery"]["deadLetterSink"] = {"uri": "http://x"}
+    assert validation_errors(broken), "RabbitmqSource has no deadLetterSink"
+
+    bad_stack = stack()
+    bad_stack["functions"]["sender"]["enviroment"] = {}
+    schema = json.loads((SCHEMAS / "openfaas" / "stack_v1.json").read_text(encoding="utf-8"))
+    assert schema_errors(schema, bad_stack), "faas-cli would silently ignore the typo"
+
+
+# ------------------------------------------------------------------- tests: functions <-> entry points
+def test_function_set_matches_the_contract_and_the_entry_points() -> None:
+    """Every entry point present is one of the contract's functions (so it is deployed below)."""
+    assert present_entry_points() <= set(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_entry_point_defines_its_target(name: str) -> None:
+    path = FUNCTIONS_DIR / name / "main.py"
+    if not path.is_file():
+        pytest.skip(f"functions/{name}/main.py is not written yet")
+    assert entry_point_problems(name, path.read_text(encoding="utf-8")) == []
+
+
+def test_entry_point_checker_catches_a_missing_target() -> None:
+    assert entry_point_problems("sender", "def send(request):\n    return 'x'\n")
+    assert entry_point_problems("sender", "def sender(request):\n    return 'x'\n") == []
+    assert entry_point_problems("sender", "from billing.http.entry import trigger as sender\n") == []
+
+
+def test_every_function_is_deployed_on_every_platform() -> None:
+    expected = set(FUNCTIONS) | present_entry_points()
+    assert set(stack()["functions"]) == expected
+    assert set(knative_services(platform_docs("knative"))) == expected
+    keda_deployments = {d["metadata"]["name"] for d in platform_docs("keda") if d["kind"] == "Deployment"}
+    assert keda_deployments == expected | {"billing-connector"}
+
+
+def test_images_and_build_args_name_their_function() -> None:
+    for name, fn in stack()["functions"].items():
+        assert fn["lang"] == "dockerfile"
+        assert fn["handler"] == "."
+        assert fn["build_args"]["FUNCTION"] == name
+        assert re.search(rf"/billing-{name}:", fn["image"]), fn["image"]
+    for name, svc in knative_services(platform_docs("knative")).items():
+        assert f"/billing-{name}:" in svc["spec"]["template"]["spec"]["containers"][0]["image"]
+    for doc in platform_docs("keda"):
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in FUNCTIONS:
+            assert f"/billing-{doc['metadata']['name']}:" in pod_spec(doc)["containers"][0]["image"]
+
+
+# ------------------------------------------------------------------------------------- tests: timeouts
+def test_timeouts_exceed_the_budgets() -> None:
+    assert knative_timeout_problems(platform_docs("knative")) == []
+    assert openfaas_timeout_problems(stack()) == []
+    assert keda_timeout_problems(platform_docs("keda")) == []
+
+
+def test_timeout_checker_catches_a_short_knative_timeout() -> None:
+    docs = platform_docs("knative")
+    knative_services(docs)["sender"]["spec"]["template"]["spec"]["timeoutSeconds"] = 200
+    assert any("sender" in p for p in knative_timeout_problems(docs))
+
+    docs = platform_docs("knative")
+    env = knative_services(docs)["sweeper"]["spec"]["template"]["spec"]["containers"][0]["env"]
+    next(e for e in env if e["name"] == "BILLING_SWEEPER_BUDGET_S")["value"] = "150"
+    assert any("sweeper" in p for p in knative_timeout_problems(docs))
+
+    docs = platform_docs("knative")
+    del knative_services(docs)["status"]["spec"]["template"]["spec"]["timeoutSeconds"]
+    assert knative_timeout_problems(docs) == ["knative status: no timeoutSeconds"]
+
+
+def test_timeout_checker_catches_a_short_openfaas_timeout() -> None:
+    bad = stack()
+    bad["functions"]["sender"]["environment"]["exec_timeout"] = "3m"
+    assert any("sender: exec_timeout" in p for p in openfaas_timeout_problems(bad))
+    bad = stack()
+    bad["functions"]["sender"]["environment"]["BILLING_FUNCTION_BUDGET_S"] = "400"
+    assert openfaas_timeout_problems(bad)
+    bad = stack()
+    bad["functions"]["sweeper"]["environment"]["write_timeout"] = "30s"
+    assert openfaas_timeout_problems(bad)
+    bad = stack()
+    del bad["functions"]["send"]["environment"]["read_timeout"]
+    assert openfaas_timeout_problems(bad) == ["openfaas send: read_timeout missing"]
+
+
+def test_timeout_checker_catches_a_short_cronjob_deadline() -> None:
+    docs = platform_docs("keda")
+    cron = next(d for d in docs if d["kind"] == "CronJob")
+    cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] = 45
+    assert keda_timeout_problems(docs)
+
+
+def test_go_durations() -> None:
+    assert go_duration_s("5m5s") == 305
+    assert go_duration_s("300s") == 300
+    assert go_duration_s(120) == 120
+    assert go_duration_s("1h") == 3600
+    with pytest.raises(ValueError, match="Go duration"):
+        go_duration_s("5 minutes")
+
+
+# --------------------------------------------------------------------------- tests: platform specifics
+def test_knative_services_scale_to_zero_probe_health_and_read_their_settings() -> None:
+    for name, svc in knative_services(platform_docs("knative")).items():
+        template = svc["spec"]["template"]
+        assert template["metadata"]["annotations"]["autoscaling.knative.dev/min-scale"] == "0", name
+        spec = template["spec"]
+        container = spec["containers"][0]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/healthz", name
+        refs = {(k, v["name"]) for src in container["envFrom"] for k, v in src.items()}
+        assert {("secretRef", "billing-secrets"), ("configMapRef", "billing-config")} <= refs, name
+        assert {"requests", "limits"} <= container["resources"].keys(), name
+        env = container_env(container, {})
+        assert int(env["THREADS"]) == spec["containerConcurrency"], f"{name}: THREADS != containerConcurrency"
+
+
+def test_knative_sources_cover_every_queue_and_the_tick() -> None:
+    names = queue_names("billing")
+    docs = platform_docs("knative")
+    routed = {
+        d["spec"]["rabbitmqResourcesConfig"]["queueName"]: d["spec"]["sink"]["ref"]["name"]
+        for d in docs
+        if d["kind"] == "RabbitmqSource"
+    }
+    assert routed == {**dict.fromkeys(names.sender, "sender"), **dict.fromkeys(names.sweeper, "sweeper")}
+    for d in docs:
+        if d["kind"] == "RabbitmqSource":
+            config = d["spec"]["rabbitmqResourcesConfig"]
+            # our queues are classic priority queues declared by the code: never let the source redeclare
+            assert config["predeclared"] is True
+            assert config["queueType"] == "classic"
+    pings = [d for d in docs if d["kind"] == "PingSource"]
+    assert len(pings) == 1
+    assert pings[0]["spec"]["schedule"] == "* * * * *"
+    assert pings[0]["spec"]["sink"]["ref"]["name"] == "sweeper"
+
+
+def test_knative_routes_cover_the_public_api() -> None:
+    route = next(d for d in platform_docs("knative") if d["kind"] == "HTTPRoute")
+    targets = {
+        (m["method"], m["path"]["value"]): r["filters"][0]["urlRewrite"]["hostname"].split(".")[0]
+        for r in route["spec"]["rules"]
+        for m in r["matches"]
+    }
+    assert targets == {
+        ("POST", "/api/v1/billing/send/"): "send",
+        ("GET", "/api/v1/billing/openapi.json"): "send",
+        ("GET", "/api/v1/billing/queue/"): "status",
+        ("POST", "/api/v1/billing/queue/"): "control",
+        ("POST", "/api/v1/billing/webhook/evolution/"): "webhook",
+    }
+
+
+def test_openfaas_sweeper_is_on_the_cron_connector_and_the_connector_calls_the_gateway() -> None:
+    functions = stack()["functions"]
+    assert functions["sweeper"]["annotations"] == {"topic": "cron-function", "schedule": "* * * * *"}
+    for name, fn in functions.items():
+        assert fn["secrets"] == ["billing-secrets"], name
+        if name != "sweeper":
+            assert "topic" not in fn.get("annotations", {}), name
+    deployment = load(DEPLOY / "openfaas" / "connector.yaml")[0]
+    command = pod_spec(deployment)["containers"][0]["command"]
+    assert command[:2] == ["billing", "connector"]
+    urls = dict(zip(command[2::2], command[3::2], strict=True))
+    assert urls["--sender-url"].endswith("/function/sender")
+    assert urls["--sweeper-url"].endswith("/function/sweeper")
+
+
+def test_keda_scales_the_workers_on_their_queues() -> None:
+    names = queue_names("billing")
+    docs = platform_docs("keda")
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
+    assert {"billing-connector", "sender", "sweeper"} <= scaled.keys()
+    auth = {d["metadata"]["name"] for d in docs if d["kind"] == "TriggerAuthentication"}
+    for target, queues in (("sender", names.sender), ("sweeper", names.sweeper), ("billing-connector", names.work)):
+        trigger = scaled[target]["spec"]["triggers"][0]
+        assert trigger["type"] == "rabbitmq"
+        assert trigger["authenticationRef"]["name"] in auth
+        pattern = re.compile(trigger["metadata"]["queueName"])
+        matched = {q for q in (*names.work, *(names.dead_letter(q) for q in names.work)) if pattern.search(q)}
+        assert matched == set(queues), target
+    deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "billing-connector")
+    command = pod_spec(deployment)["containers"][0]["command"]
+    assert command[:2] == ["billing", "connector"]
+
+
+def test_dockerfile_is_multi_stage_slim_non_root_and_parameterised() -> None:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    stages = re.findall(r"^FROM\s+(\S+)(?:\s+AS\s+(\S+))?", text, flags=re.MULTILINE | re.IGNORECASE)
+    assert len(stages) >= 2
+    final = text[text.rindex("\nFROM ") :]
+    assert re.search(r"^FROM python:\$\{PYTHON_VERSION\}-slim", final.strip(), flags=re.MULTILINE)
+    assert re.search(r"^ARG PYTHON_VERSION=3\.1[12]$", text, flags=re.MULTILINE)
+    assert "ARG FUNCTION" in final
+    user = re.findall(r"^USER\s+(\S+)", final, flags=re.MULTILINE)
+    assert user and not user[-1].startswith(("0", "root"))
+    assert not re.search(r"apt-get install|build-essential|gcc", final), "no build tools in the final image"
+    assert (
+        "functions-framework --source functions/${FUNCTION}/main.py --target ${FUNCTION} --port ${PORT:-8080}" in final
+    )
+    for copied in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s", text, flags=re.MULTILINE):
+        if copied.startswith(("/", "--")) or "$" in copied:
+            continue
+        assert (ROOT / copied).exists(), f"COPY source {copied} missing"
+    ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".venv", ".git", "tests"} <= set(ignored)
