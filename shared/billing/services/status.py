@@ -1,0 +1,177 @@
+"""The status of one queue (CONTRACT.md 1.2), answered from the queue row's counters.
+
+Two queries whatever the queue's size: the queue row (with its campaign's ``external_id``), and one
+page of failed contacts through the partial index ``ix_contact_failed`` (skipped when nothing failed).
+Tenant configuration for the ETA comes from the short-lived tenant cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from billing.domain.pacing import estimate_completion
+from billing.domain.states import QueueStatus, TemplateType
+from billing.errors import DomainError, NotFoundError, ValidationFailedError
+from billing.http.schemas import Failure, StatusResponse
+from billing.services.tenants import load_tenant_runtime
+
+logger = logging.getLogger(__name__)
+
+FAILURES_PAGE = 100
+CURSOR_PARAM = "failures_cursor"
+_CURSOR_PREFIX = "f1:"
+_NOT_FOUND = "queue not found"
+# Statuses whose ETA cannot be known until someone acts (a manual pause) or that are over.
+_NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANCELLED, QueueStatus.FAILED})
+
+_QUEUE = sa.text(
+    """
+    SELECT q.id, q.tenant_id, q.status, q.template_type, q.total, q.sent, q.failed, q.cancelled, q.unknown,
+           q.expired, q.skipped, q.delivered, q.read, q.paused_reason, q.resume_at, q.scheduled_for,
+           q.created_at, q.started_at, q.completed_at, c.external_id
+    FROM billing_queues q JOIN billing_campaigns c ON c.id = q.campaign_id
+    WHERE q.id = :queue_id AND q.tenant_id = :tenant_id
+    """
+)
+_FAILURES = sa.text(
+    """
+    SELECT position, phone, invoice_id, last_error FROM billing_contacts
+    WHERE queue_id = :queue_id AND tenant_id = :tenant_id AND status = 'failed' AND position > :after
+    ORDER BY position LIMIT :limit
+    """
+)
+
+
+def parse_queue_id(raw: str) -> uuid.UUID:
+    """A queue id from a URL; anything that is not a UUID names no queue (404, never 500)."""
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise NotFoundError(_NOT_FOUND) from exc
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The last position already listed (-1: start); a cursor we did not issue is a 422."""
+    if cursor is None:
+        return -1
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        if not text.startswith(_CURSOR_PREFIX):
+            raise ValueError(text)
+        position = int(text[len(_CURSOR_PREFIX) :])
+        if position < 0 or position > 2**31 - 1:
+            raise ValueError(text)
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise ValidationFailedError(
+            "invalid failures_cursor: pass back the next_failures_cursor of a previous answer",
+            [{"loc": ["query", CURSOR_PARAM], "msg": "not a cursor this API issued"}],
+        ) from exc
+    return position
+
+
+@dataclass(frozen=True)
+class FailurePage:
+    items: list[Failure]
+    next_cursor: str | None
+
+
+def _failures(queue_id: uuid.UUID, tenant_id: uuid.UUID, *, after: int, session: Session) -> FailurePage:
+    rows = session.execute(
+        _FAILURES, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE + 1}
+    ).all()
+    items = [Failure(index=r.position, phone=r.phone, invoice_id=r.invoice_id, error=r.last_error) for r in rows]
+    if len(items) > FAILURES_PAGE:
+        items = items[:FAILURES_PAGE]
+        return FailurePage(items, encode_cursor(items[-1].index))
+    return FailurePage(items, None)
+
+
+def pending_of(row: Any) -> int:
+    """Contacts not yet in a final state: the total less every terminal counter."""
+    done = row.sent + row.failed + row.cancelled + row.unknown + row.expired + row.skipped
+    return max(int(row.total) - int(done), 0)
+
+
+def _eta(row: Any, pending: int, *, session: Session, now: datetime) -> datetime | None:
+    status = QueueStatus(row.status)
+    if status in _NO_ETA:
+        return row.completed_at if status is QueueStatus.COMPLETED else None
+    if pending == 0:
+        return None
+    runtime = load_tenant_runtime(row.tenant_id, session=session)
+    template_type = TemplateType(row.template_type)
+    hours = runtime.hours if template_type.respects_business_hours else None
+    if template_type.respects_business_hours and hours is None:
+        return None  # never open: no date can be promised
+    start = max(t for t in (now, row.resume_at, row.scheduled_for) if t is not None)
+    try:
+        eta = estimate_completion(
+            pending,
+            start=start,
+            per_minute=runtime.config.throttle_per_minute,
+            hours=hours,
+            daily_cap=runtime.config.daily_cap,
+        )
+    except DomainError:
+        logger.warning("no ETA for queue", extra={"action": "status.no_eta", "queue_id": str(row.id)}, exc_info=True)
+        return None
+    return eta.astimezone(runtime.tz)
+
+
+def queue_status(
+    queue_ref: str | uuid.UUID,
+    *,
+    tenant_id: uuid.UUID,
+    session: Session,
+    now: datetime,
+    failures_cursor: str | None = None,
+) -> StatusResponse:
+    """The status body of a queue of ``tenant_id``; another tenant's queue is "not found"."""
+    queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
+    after = decode_cursor(failures_cursor)
+    row = session.execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id}).first()
+    if row is None:
+        raise NotFoundError(_NOT_FOUND)
+    page = FailurePage([], None)
+    if row.failed > 0 or failures_cursor is not None:
+        page = _failures(queue_id, tenant_id, after=after, session=session)
+    pending = pending_of(row)
+    total = int(row.total)
+    return StatusResponse(
+        queue_id=str(row.id),
+        external_id=row.external_id,
+        template_type=row.template_type,
+        status=row.status,
+        total=total,
+        sent=row.sent,
+        failed=row.failed,
+        pending=pending,
+        cancelled=row.cancelled,
+        unknown=row.unknown,
+        expired=row.expired,
+        skipped=row.skipped,
+        delivered=row.delivered,
+        read=row.read,
+        progress=round((total - pending) / total, 3) if total else 1.0,
+        estimated_completion=_eta(row, pending, session=session, now=now),
+        paused_reason=row.paused_reason,
+        resume_at=row.resume_at,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        failures=page.items,
+        next_failures_cursor=page.next_cursor,
+    )

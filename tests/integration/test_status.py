@@ -1,0 +1,211 @@
+"""GET /api/v1/billing/queue/{id}/status through the real function (CONTRACT.md 1.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from support.ops_factories import STATUS, client, create_queue, new_id, set_contacts, set_queue
+from support.send_factories import TenantSetup, headers, make_tenant
+
+TZ = ZoneInfo("America/Sao_Paulo")
+
+
+@pytest.fixture
+def broker() -> Iterator[Any]:
+    from billing.adapters.broker import set_publisher
+    from billing.testing import InMemoryBroker
+
+    fake = InMemoryBroker()
+    set_publisher(fake)
+    yield fake
+    set_publisher(None)
+
+
+@pytest.fixture
+def acme(database_url: str, broker: Any) -> TenantSetup:
+    return make_tenant("acme")
+
+
+@pytest.fixture
+def status() -> Any:
+    return client("status")
+
+
+@pytest.fixture
+def send() -> Any:
+    return client("send")
+
+
+def test_a_new_queue_answers_its_counters_progress_and_an_eta(acme: TenantSetup, status: Any, send: Any) -> None:
+    queue_id = create_queue(send, acme.key, 5, external_id="erp-001")
+    set_queue(queue_id, sent=2, failed=1)
+    response = status.get(STATUS.format(queue_id), headers=headers(acme.key))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["queue_id"] == queue_id and body["external_id"] == "erp-001"
+    assert body["template_type"] == "overdue" and body["status"] == "pending"
+    assert (body["total"], body["sent"], body["failed"], body["pending"]) == (5, 2, 1, 2)
+    assert body["progress"] == 0.6
+    assert body["created_at"] is not None and body["completed_at"] is None
+    eta = datetime.fromisoformat(body["estimated_completion"]).astimezone(TZ)
+    assert eta.weekday() < 5 and 8 <= eta.hour < 18  # overdue reminders go in business hours only
+    assert response.headers["RateLimit-Limit"] and response.headers["RateLimit-Remaining"]
+
+
+def test_notifications_ignore_business_hours_in_the_eta(acme: TenantSetup, status: Any, send: Any) -> None:
+    queue_id = create_queue(send, acme.key, 21, kind="notification")
+    before = datetime.now(UTC)
+    body = status.get(STATUS.format(queue_id), headers=headers(acme.key)).get_json()
+    eta = datetime.fromisoformat(body["estimated_completion"])
+    # 20 per minute: the 21st message goes 20 intervals of 3 s after now, whatever the hour.
+    assert before + timedelta(seconds=59) <= eta <= datetime.now(UTC) + timedelta(seconds=61)
+
+
+def test_finished_and_paused_queues_promise_no_new_date(acme: TenantSetup, status: Any, send: Any) -> None:
+    done, paused = create_queue(send, acme.key, 2), create_queue(send, acme.key, 2)
+    finished_at = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    set_queue(done, status="completed", sent=2, completed_at=finished_at)
+    set_queue(paused, status="paused", paused_reason="paused through the control API")
+    body = status.get(STATUS.format(done), headers=headers(acme.key)).get_json()
+    assert body["pending"] == 0 and body["progress"] == 1.0
+    assert datetime.fromisoformat(body["estimated_completion"]) == finished_at
+    body = status.get(STATUS.format(paused), headers=headers(acme.key)).get_json()
+    assert body["estimated_completion"] is None and body["paused_reason"] == "paused through the control API"
+
+
+def test_failures_come_100_at_a_time_in_request_order_with_a_cursor(
+    acme: TenantSetup, status: Any, send: Any
+) -> None:
+    queue_id = create_queue(send, acme.key, 160)
+    failed = list(range(5, 160))  # 155 failures, positions 5..159
+    set_contacts(queue_id, failed, status="failed", last_error="number is not on WhatsApp")
+    set_queue(queue_id, failed=len(failed))
+    first = status.get(STATUS.format(queue_id), headers=headers(acme.key)).get_json()
+    assert [f["index"] for f in first["failures"]] == failed[:100]
+    assert first["failures"][0] == {
+        "index": 5,
+        "phone": "+5511980000005",
+        "invoice_id": "NF-5",
+        "error": "number is not on WhatsApp",
+    }
+    cursor = first["next_failures_cursor"]
+    assert cursor
+    second = status.get(
+        STATUS.format(queue_id), query_string={"failures_cursor": cursor}, headers=headers(acme.key)
+    ).get_json()
+    assert [f["index"] for f in second["failures"]] == failed[100:]
+    assert second["next_failures_cursor"] is None
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "", "Zm9v", "ZjE6LTE", "ZjE6YWJj"])
+def test_a_cursor_this_api_did_not_issue_is_422(acme: TenantSetup, status: Any, send: Any, cursor: str) -> None:
+    queue_id = create_queue(send, acme.key, 1)
+    response = status.get(STATUS.format(queue_id), query_string={"failures_cursor": cursor}, headers=headers(acme.key))
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    assert "failures_cursor" in body["detail"] and body["errors"][0]["loc"] == ["query", "failures_cursor"]
+
+
+def test_another_tenants_queue_is_404_exactly_like_a_missing_one(
+    acme: TenantSetup, status: Any, send: Any
+) -> None:
+    other = make_tenant("globex")
+    theirs = create_queue(send, other.key, 1)
+    cross = status.get(STATUS.format(theirs), headers=headers(acme.key))
+    missing = status.get(STATUS.format(new_id()), headers=headers(acme.key))
+    not_uuid = status.get(STATUS.format("not-a-uuid"), headers=headers(acme.key))
+    assert cross.status_code == missing.status_code == not_uuid.status_code == 404
+    assert cross.get_json() == missing.get_json() == not_uuid.get_json()
+    assert status.get(STATUS.format(theirs), headers=headers(other.key)).status_code == 200
+
+
+def test_missing_unknown_and_revoked_keys_are_401(acme: TenantSetup, status: Any, send: Any) -> None:
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+
+    queue_id = create_queue(send, acme.key, 1)
+    assert status.get(STATUS.format(queue_id)).status_code == 401
+    assert status.get(STATUS.format(queue_id), headers=headers("bk_00000000_nope")).status_code == 401
+    with unit_of_work() as uow:
+        tenant = admin.resolve_tenant("acme", session=uow.session)
+        admin.revoke_api_key(tenant, session=uow.session, name="erp")
+        uow.commit()
+    response = status.get(STATUS.format(queue_id), headers=headers(acme.key))
+    assert response.status_code == 401 and "revoked" in response.get_json()["detail"]
+
+
+def test_a_key_used_from_a_disallowed_address_is_403(acme: TenantSetup, status: Any, send: Any) -> None:
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+
+    queue_id = create_queue(send, acme.key, 1)
+    with unit_of_work() as uow:
+        tenant = admin.resolve_tenant("acme", session=uow.session)
+        _, key = admin.create_api_key(tenant, session=uow.session, name="office", ips=["10.9.0.0/16"])
+        uow.commit()
+    assert status.get(STATUS.format(queue_id), headers=headers(key)).status_code == 403
+
+
+def test_over_the_key_rate_limit_is_429_with_retry_after(database_url: str, broker: Any, status: Any) -> None:
+    tight = make_tenant("tight", rate_limit=2)
+    for _ in range(2):
+        assert status.get(STATUS.format(new_id()), headers=headers(tight.key)).status_code == 404
+    response = status.get(STATUS.format(new_id()), headers=headers(tight.key))
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+
+
+def test_an_unreachable_database_is_503_with_retry_after(
+    acme: TenantSetup, status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+    from billing.db.engine import dispose_engine
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nowhere")
+    dispose_engine()
+    reset_settings_cache()
+    response = status.get(STATUS.format(new_id()), headers=headers(acme.key))
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    dispose_engine()
+
+
+def test_other_methods_and_paths_are_refused_cleanly(acme: TenantSetup, status: Any) -> None:
+    assert status.post(STATUS.format(new_id()), headers=headers(acme.key)).status_code == 405
+    assert status.get("/api/v1/billing/queue/x/elsewhere", headers=headers(acme.key)).status_code == 404
+    assert status.get("/healthz").status_code == 200
+
+
+def test_a_status_request_costs_the_same_queries_whatever_the_queue_size(
+    acme: TenantSetup, status: Any, send: Any
+) -> None:
+    from billing.db.engine import get_engine
+
+    small, large = create_queue(send, acme.key, 1), create_queue(send, acme.key, 2000)
+    set_contacts(large, list(range(0, 2000, 3)), status="failed", last_error="x")
+    set_queue(large, failed=len(range(0, 2000, 3)))
+    set_contacts(small, [0], status="failed", last_error="x")
+    set_queue(small, failed=1)
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = get_engine()
+    status.get(STATUS.format(small), headers=headers(acme.key))  # warm caches (tenant runtime, key touch)
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        counts = []
+        for queue_id in (small, large, small, large):
+            statements.clear()
+            assert status.get(STATUS.format(queue_id), headers=headers(acme.key)).status_code == 200
+            counts.append(len(statements))
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert len(set(counts)) == 1, counts
+    assert counts[0] <= 4  # key lookup, rate-limit count, queue row, one failure page
+    assert not any("count(" in s.lower() for s in statements)
