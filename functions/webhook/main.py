@@ -1,0 +1,55 @@
+"""The webhook function: ``POST /api/v1/billing/webhook/evolution/{instance_id}`` (gateway events).
+
+Run with ``functions-framework --source functions/webhook/main.py --target webhook``. The gateway's
+``byEvents`` mode appends ``/<event-name>`` to the URL; that suffix is accepted and ignored (the body
+names the event).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from billing.http.entry import dispatch, json_response, route
+
+if TYPE_CHECKING:
+    from flask import Request, Response
+
+WEBHOOK_PATH = r"/api/v1/billing/webhook/evolution/(?P<instance_id>[^/]+)(?:/[a-z][a-z0-9-]{0,63})?"
+_logging_ready = False
+
+
+def _configure_logging() -> None:
+    global _logging_ready
+    if not _logging_ready:
+        from billing.config import get_settings
+        from billing.logs import configure_logging
+
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        _logging_ready = True
+
+
+def handle_event(request: Request, match: re.Match[str]) -> Response:
+    from billing.config import get_settings
+    from billing.errors import PayloadTooLargeError
+    from billing.http.webhook_schemas import SECRET_HEADER
+    from billing.services.webhooks import handle_webhook
+
+    limit = get_settings().max_body_bytes
+    if (request.content_length or 0) > limit:
+        raise PayloadTooLargeError(f"webhook body over {limit} bytes")
+    result = handle_webhook(
+        instance_ref=match["instance_id"],
+        secret=request.headers.get(SECRET_HEADER),
+        body=request.get_data(cache=False)[: limit + 1],
+    )
+    return json_response(result.as_dict())
+
+
+ROUTES = (route("POST", WEBHOOK_PATH, handle_event),)
+
+
+def webhook(request: Request) -> Response:
+    _configure_logging()
+    return dispatch(request, ROUTES)
