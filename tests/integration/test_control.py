@@ -154,9 +154,7 @@ def test_cancel_cancels_every_unsent_contact_in_one_statement_and_keeps_the_in_f
     ("status", "action"),
     [("completed", "resume"), ("cancelled", "pause"), ("completed", "cancel"), ("failed", "resume")],
 )
-def test_impossible_transitions_are_409(
-    acme: TenantSetup, control: Any, send: Any, status: str, action: str
-) -> None:
+def test_impossible_transitions_are_409(acme: TenantSetup, control: Any, send: Any, status: str, action: str) -> None:
     queue_id = create_queue(send, acme.key, 1)
     set_queue(queue_id, status=status)
     response = act(control, acme.key, queue_id, action)
@@ -178,7 +176,9 @@ def test_unknown_actions_and_bad_bodies_are_422(acme: TenantSetup, control: Any,
 def test_malformed_json_is_400_and_a_non_json_body_is_415(acme: TenantSetup, control: Any, send: Any) -> None:
     queue_id = create_queue(send, acme.key, 1)
     url = CONTROL.format(queue_id)
-    broken = control.post(url, data=b'{"action": "pau', headers=headers(acme.key, **{"Content-Type": "application/json"}))
+    broken = control.post(
+        url, data=b'{"action": "pau', headers=headers(acme.key, **{"Content-Type": "application/json"})
+    )
     assert broken.status_code == 400
     text = control.post(url, data=b"action=pause", headers=headers(acme.key, **{"Content-Type": "text/plain"}))
     assert text.status_code == 415

@@ -78,9 +78,7 @@ def test_finished_and_paused_queues_promise_no_new_date(acme: TenantSetup, statu
     assert body["estimated_completion"] is None and body["paused_reason"] == "paused through the control API"
 
 
-def test_failures_come_100_at_a_time_in_request_order_with_a_cursor(
-    acme: TenantSetup, status: Any, send: Any
-) -> None:
+def test_failures_come_100_at_a_time_in_request_order_with_a_cursor(acme: TenantSetup, status: Any, send: Any) -> None:
     queue_id = create_queue(send, acme.key, 160)
     failed = list(range(5, 160))  # 155 failures, positions 5..159
     set_contacts(queue_id, failed, status="failed", last_error="number is not on WhatsApp")
@@ -112,9 +110,7 @@ def test_a_cursor_this_api_did_not_issue_is_422(acme: TenantSetup, status: Any, 
     assert "failures_cursor" in body["detail"] and body["errors"][0]["loc"] == ["query", "failures_cursor"]
 
 
-def test_another_tenants_queue_is_404_exactly_like_a_missing_one(
-    acme: TenantSetup, status: Any, send: Any
-) -> None:
+def test_another_tenants_queue_is_404_exactly_like_a_missing_one(acme: TenantSetup, status: Any, send: Any) -> None:
     other = make_tenant("globex")
     theirs = create_queue(send, other.key, 1)
     cross = status.get(STATUS.format(theirs), headers=headers(acme.key))

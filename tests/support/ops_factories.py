@@ -46,13 +46,13 @@ def execute(sql: str, **params: Any) -> list[Any]:
 def set_queue(queue_id: str, **columns: Any) -> None:
     assert set(columns) <= _QUEUE_COLUMNS, set(columns) - _QUEUE_COLUMNS
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
-    execute(f"UPDATE billing_queues SET {assignments} WHERE id = :queue_id", queue_id=queue_id, **columns)  # noqa: S608
+    execute(f"UPDATE billing_queues SET {assignments} WHERE id = :queue_id", queue_id=queue_id, **columns)
 
 
 def set_contacts(queue_id: str, positions: list[int], **columns: Any) -> None:
     assignments = ", ".join(f"{name} = :{name}" for name in columns)
     execute(
-        f"UPDATE billing_contacts SET {assignments} WHERE queue_id = :queue_id AND position = ANY(:positions)",  # noqa: S608
+        f"UPDATE billing_contacts SET {assignments} WHERE queue_id = :queue_id AND position = ANY(:positions)",
         queue_id=queue_id,
         positions=positions,
         **columns,

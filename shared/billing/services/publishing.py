@@ -26,6 +26,14 @@ logger = logging.getLogger(__name__)
 # Columns every claiming UPDATE returns, so a row maps onto ``Claimed``.
 CLAIM_RETURNING = "RETURNING id, tenant_id, priority, template_type, started_at"
 
+
+def claim_returning(alias: str) -> str:
+    """``CLAIM_RETURNING`` for an UPDATE whose table is aliased (needed when it joins other rows)."""
+    return "RETURNING " + ", ".join(
+        f"{alias}.{c}" for c in ("id", "tenant_id", "priority", "template_type", "started_at")
+    )
+
+
 _UNCLAIM = sa.text("UPDATE billing_queues SET published_at = NULL WHERE id = ANY(:ids) AND published_at = :stamp")
 
 
