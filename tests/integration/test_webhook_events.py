@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from billing.adapters.broker import set_publisher
+from billing.adapters.evolution import OutcomeKind, SendOutcome
 from billing.db.engine import unit_of_work
 from billing.db.models import BillingCampaign, BillingContact, BillingQueue, Template, WhatsAppInstance
 from billing.services import admin
 from billing.services.tenants import forget_tenant
-from billing.adapters.evolution import OutcomeKind, SendOutcome
 from billing.testing import InMemoryBroker
 
 WEBHOOK_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "webhook" / "main.py"
@@ -104,8 +104,13 @@ def make_world(name: str = "acme", *, gateway_url: str = "http://127.0.0.1:9", a
     with unit_of_work() as uow:
         tenant = admin.create_tenant(name, session=uow.session)
         inst = admin.add_instance(
-            tenant, session=uow.session, name="loja-centro", url=gateway_url, api_key=api_key,
-            secret_key="test-secret-key-0123456789abcdef", webhook_secret=secret,
+            tenant,
+            session=uow.session,
+            name="loja-centro",
+            url=gateway_url,
+            api_key=api_key,
+            secret_key="test-secret-key-0123456789abcdef",
+            webhook_secret=secret,
         )
         template = uow.session.exec(sa.select(Template).where(Template.tenant_id == tenant.id)).first()  # type: ignore[call-overload]
         uow.commit()
@@ -119,22 +124,36 @@ def make_queue(world: World, contacts: list[dict[str, Any]], *, instance_id: uui
         s = uow.session
         instance = instance_id or world.instance_id
         campaign = BillingCampaign(
-            tenant_id=world.tenant_id, request_hash="0" * 64, template_id=world.template_id, instance_id=instance,
-            template_type="notification", priority=1,
+            tenant_id=world.tenant_id,
+            request_hash="0" * 64,
+            template_id=world.template_id,
+            instance_id=instance,
+            template_type="notification",
+            priority=1,
         )
         s.add(campaign)
         s.flush()
         queue = BillingQueue(
-            tenant_id=world.tenant_id, campaign_id=campaign.id, instance_id=instance, template_type="notification",
-            priority=1, status="running", total=len(contacts), sent=len(contacts),
+            tenant_id=world.tenant_id,
+            campaign_id=campaign.id,
+            instance_id=instance,
+            template_type="notification",
+            priority=1,
+            status="running",
+            total=len(contacts),
+            sent=len(contacts),
         )
         s.add(queue)
         s.flush()
         for position, fields in enumerate(contacts):
             s.add(
                 BillingContact(
-                    tenant_id=world.tenant_id, queue_id=queue.id, position=position, message="Olá",
-                    rendered_on=date(2026, 11, 30), **({"phone": PHONE, "status": "sent"} | fields),
+                    tenant_id=world.tenant_id,
+                    queue_id=queue.id,
+                    position=position,
+                    message="Olá",
+                    rendered_on=date(2026, 11, 30),
+                    **({"phone": PHONE, "status": "sent"} | fields),
                 )
             )
         uow.commit()
@@ -212,8 +231,10 @@ def test_a_reply_reopens_the_closed_conversation_and_marks_the_latest_sent_conta
     rows_ = rows("SELECT id FROM billing_contacts WHERE queue_id = :q", q=new)
     with unit_of_work() as uow:
         uow.session.execute(
-            sa.text("INSERT INTO conversations (id, tenant_id, instance_id, phone, is_open, closed_at) "
-                    "VALUES (:id, :t, :i, :p, false, now())"),
+            sa.text(
+                "INSERT INTO conversations (id, tenant_id, instance_id, phone, is_open, closed_at) "
+                "VALUES (:id, :t, :i, :p, false, now())"
+            ),
             {"id": uuid.uuid4(), "t": world.tenant_id, "i": world.instance_id, "p": PHONE},
         )
         uow.commit()
@@ -288,8 +309,9 @@ def test_a_sentence_that_only_contains_a_keyword_does_not_opt_out(client: Any, w
 
 def test_tenant_keywords_replace_the_defaults(client: Any, world: World) -> None:
     with unit_of_work() as uow:
-        admin.set_config(admin.resolve_tenant("acme", session=uow.session), session=uow.session,
-                         opt_out_keywords=["DESCADASTRAR"])
+        admin.set_config(
+            admin.resolve_tenant("acme", session=uow.session), session=uow.session, opt_out_keywords=["DESCADASTRAR"]
+        )
         uow.commit()
     forget_tenant()
     post(client, world, upsert("parar"))
@@ -310,8 +332,9 @@ def test_a_configured_confirmation_is_sent_once_and_kept_in_the_chat_history(
 ) -> None:
     text = "Pronto, você não receberá mais lembretes."
     with unit_of_work() as uow:
-        admin.set_config(admin.resolve_tenant("acme", session=uow.session), session=uow.session,
-                         opt_out_confirmation=text)
+        admin.set_config(
+            admin.resolve_tenant("acme", session=uow.session), session=uow.session, opt_out_confirmation=text
+        )
         uow.commit()
     forget_tenant()
     post(client, world, upsert("PARAR"))
@@ -331,8 +354,9 @@ def test_a_confirmation_the_gateway_refuses_still_leaves_the_phone_suppressed(
 
     monkeypatch.setattr("billing.services.webhooks.gateway_for", Down())
     with unit_of_work() as uow:
-        admin.set_config(admin.resolve_tenant("acme", session=uow.session), session=uow.session,
-                         opt_out_confirmation="ok")
+        admin.set_config(
+            admin.resolve_tenant("acme", session=uow.session), session=uow.session, opt_out_confirmation="ok"
+        )
         uow.commit()
     forget_tenant()
     assert post(client, world, upsert("STOP")).status_code == 200
