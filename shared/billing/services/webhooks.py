@@ -131,6 +131,8 @@ def handle_webhook(
 ) -> WebhookResult:
     """Authenticate, parse and apply one delivery. Raises AuthenticationError (401) before reading the
     body, MalformedRequestError (400) for a body we cannot read; nothing is stored in either case."""
+    if not secret:  # refused without a database round trip
+        raise AuthenticationError("missing webhook secret")
     with uow_factory() as uow:
         instance = authenticate_instance(instance_ref, secret, session=uow.session)
         parsed = parse_webhook(body)
