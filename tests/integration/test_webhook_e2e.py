@@ -1,0 +1,201 @@
+"""End to end: the simulator sends receipts and replies over HTTP to the webhook function served by a
+real WSGI server; the rows, the queue counters and the status answer follow (issue 9, items 2 and 3)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from billing.adapters.evolution import EvolutionClient, GatewayConfig
+from billing.config import get_settings
+from billing.db.engine import unit_of_work
+from billing.db.models import BillingCampaign, BillingContact, BillingQueue
+from billing.services.status import queue_status
+from billing.sim.server import SimulatorHandle, running_simulator
+from billing.testing import InMemoryBroker
+from test_webhook_events import PHONE, SECRET_HEADER, World, make_world, rows, webhook_client
+from werkzeug.serving import make_server
+
+TOKEN = "instance-token-1"
+OTHER_PHONE = "+5511977776666"
+
+
+@pytest.fixture
+def webhook_server(database_url: str) -> Iterator[str]:
+    """The webhook function behind a real HTTP server in a thread (as functions-framework would serve it)."""
+    app = webhook_client().application
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(5)
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorHandle]:
+    with running_simulator() as handle:
+        yield handle
+
+
+@pytest.fixture
+def world(webhook_server: str, sim: SimulatorHandle) -> World:
+    from billing.adapters.broker import set_publisher
+
+    set_publisher(InMemoryBroker())
+    built = make_world(gateway_url=sim.base_url, api_key=TOKEN)
+    sim.client.add_instance(
+        "loja-centro",
+        TOKEN,
+        webhook_url=webhook_server + built.path,
+        webhook_headers={SECRET_HEADER: built.secret},
+        webhook_ack_delay_ms=100,
+    )
+    yield built  # type: ignore[misc]
+    set_publisher(None)
+
+
+def pending_queue(world: World, phones: list[str]) -> uuid.UUID:
+    with unit_of_work() as uow:
+        s = uow.session
+        campaign = BillingCampaign(
+            tenant_id=world.tenant_id,
+            request_hash="1" * 64,
+            template_id=world.template_id,
+            instance_id=world.instance_id,
+            template_type="notification",
+            priority=1,
+        )
+        s.add(campaign)
+        s.flush()
+        queue = BillingQueue(
+            tenant_id=world.tenant_id,
+            campaign_id=campaign.id,
+            instance_id=world.instance_id,
+            template_type="notification",
+            priority=1,
+            status="pending",
+            total=len(phones),
+        )
+        s.add(queue)
+        s.flush()
+        for position, phone in enumerate(phones):
+            s.add(
+                BillingContact(
+                    tenant_id=world.tenant_id,
+                    queue_id=queue.id,
+                    position=position,
+                    phone=phone,
+                    message=f"Olá, lembrete {position}",
+                    rendered_on=date.today(),
+                )
+            )
+        uow.commit()
+        return queue.id
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+def counters(queue_id: uuid.UUID) -> tuple[int, int]:
+    [(delivered, read)] = rows("SELECT delivered, read FROM billing_queues WHERE id = :q", q=queue_id)
+    return delivered, read
+
+
+def status_counts(world: World, queue_id: uuid.UUID) -> tuple[int, int]:
+    with unit_of_work() as uow:
+        body = queue_status(queue_id, tenant_id=world.tenant_id, session=uow.session, now=datetime.now(UTC))
+    return body.delivered, body.read
+
+
+def send_like_the_sender(world: World, sim: SimulatorHandle, queue_id: uuid.UUID) -> None:
+    """Gateway send + the sender's record, for when the real sender is not wanted in the test."""
+    client = EvolutionClient(GatewayConfig(sim.base_url, "loja-centro", TOKEN))
+    try:
+        for contact_id, phone, text in rows(
+            "SELECT id, phone, message FROM billing_contacts WHERE queue_id = :q ORDER BY position", q=queue_id
+        ):
+            outcome = client.send_text(phone, text, retry=False)
+            with unit_of_work() as uow:
+                uow.session.execute(
+                    sa.text(
+                        "UPDATE billing_contacts SET status = 'sent', sent_at = now(), "
+                        "provider_message_id = :m, remote_jid = :j WHERE id = :id"
+                    ),
+                    {"m": outcome.message_id, "j": outcome.remote_jid, "id": contact_id},
+                )
+                uow.commit()
+    finally:
+        client.close()
+
+
+def test_receipts_from_the_gateway_show_up_as_delivered_and_read_counts(world: World, sim: SimulatorHandle) -> None:
+    queue_id = pending_queue(world, [PHONE, OTHER_PHONE])
+    send_like_the_sender(world, sim, queue_id)
+    wait_for(lambda: counters(queue_id) == (2, 2))
+    assert status_counts(world, queue_id) == (2, 2)
+    statuses = rows("SELECT delivery_status, delivered_at IS NOT NULL, read_at IS NOT NULL FROM billing_contacts")
+    assert [tuple(r) for r in statuses] == [("read", True, True)] * 2
+    deliveries = sim.client.webhooks()
+    assert len(deliveries) == 6 and {d["http_status"] for d in deliveries} == {200}
+
+
+def test_a_simulated_reply_reopens_the_conversation(world: World, sim: SimulatorHandle) -> None:
+    queue_id = pending_queue(world, [PHONE])
+    send_like_the_sender(world, sim, queue_id)
+    with unit_of_work() as uow:
+        uow.session.execute(
+            sa.text(
+                "INSERT INTO conversations (id, tenant_id, instance_id, phone, is_open, closed_at) "
+                "VALUES (:id, :t, :i, :p, false, now())"
+            ),
+            {"id": uuid.uuid4(), "t": world.tenant_id, "i": world.instance_id, "p": PHONE},
+        )
+        uow.commit()
+    answer = sim.client.reply("loja-centro", PHONE.lstrip("+"), "já paguei")
+    assert answer["http_status"] == 200
+    assert rows("SELECT is_open FROM conversations") == [(True,)]
+    assert rows("SELECT body FROM messages WHERE direction = 'in'") == [("já paguei",)]
+    assert rows("SELECT count(*) FROM billing_contacts WHERE replied_at IS NOT NULL")[0][0] == 1
+
+
+def _real_sender() -> Any:
+    return pytest.importorskip("billing.services.deliver", reason="the sender has not landed")
+
+
+def test_with_the_real_sender_an_opted_out_phone_is_skipped_and_the_rest_is_delivered_and_read(
+    world: World, sim: SimulatorHandle
+) -> None:
+    deliver = _real_sender()
+    sim.client.reply("loja-centro", OTHER_PHONE.lstrip("+"), "Párar")
+    assert rows("SELECT phone FROM suppressions") == [(OTHER_PHONE,)]
+    queue_id = pending_queue(world, [PHONE, OTHER_PHONE])
+    broker = InMemoryBroker()
+    deps = deliver.SenderDeps(
+        settings=get_settings().model_copy(update={"pacing_disabled": True}),
+        publisher=lambda: broker,
+        stop_requested=lambda: False,
+    )
+    result = deliver.deliver_queue(queue_id, deps=deps)
+    assert result.outcome == "completed"
+    status = dict(rows("SELECT phone, status FROM billing_contacts"))
+    assert status == {PHONE: "sent", OTHER_PHONE: "skipped"}
+    assert [m["number"] for m in sim.client.messages()] == [PHONE.lstrip("+")]
+    wait_for(lambda: counters(queue_id) == (1, 1))
+    assert status_counts(world, queue_id) == (1, 1)
+    # The sender closed the billing conversation it wrote; the customer's answer opens it again.
+    assert rows("SELECT is_open FROM conversations WHERE phone = :p", p=PHONE) == [(False,)]
+    sim.client.reply("loja-centro", PHONE.lstrip("+"), "ok, obrigado")
+    assert rows("SELECT is_open FROM conversations WHERE phone = :p", p=PHONE) == [(True,)]
