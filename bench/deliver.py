@@ -1,0 +1,140 @@
+"""Sender throughput: one sender, pacing off, against the simulator with zero latency.
+
+    .venv/bin/python bench/deliver.py [--contacts 3000] [--json]
+
+Creates a fresh migrated database (dropped afterwards) on the PostgreSQL of ``TEST_DATABASE_ADMIN_URL``
+(default: the local one), runs the simulator in its own process (so it does not share our interpreter
+lock), queues ``--contacts`` notifications and lets one ``deliver_queue`` invocation send them all. SQL
+statements are counted with a ``before_cursor_execute`` listener; per message they must be constant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("BILLING_SECRET_KEY", "bench-secret-key-0123456789abcdef")
+os.environ.setdefault("BILLING_LOG_LEVEL", "WARNING")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import httpx
+import psycopg2
+
+ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def admin(sql: str) -> None:
+    conn = psycopg2.connect(ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def start_simulator() -> tuple[multiprocessing.Process, str]:
+    from billing.sim.server import serve
+
+    port = free_port()
+    process = multiprocessing.Process(target=serve, kwargs={"port": port}, daemon=True)
+    process.start()
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base_url + "/", timeout=0.5)
+            return process, base_url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("simulator did not start")
+
+
+def run(contacts: int) -> dict[str, float]:
+    name = f"billing_bench_{uuid.uuid4().hex[:8]}"
+    base, _, _ = ADMIN_URL.rpartition("/")
+    url = f"{base}/{name}"
+    admin(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = url
+    process, base_url = start_simulator()
+    try:
+        return measure(url, base_url, contacts)
+    finally:
+        process.terminate()
+        process.join(5)
+        from billing.db.engine import dispose_engine
+
+        dispose_engine()
+        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def measure(url: str, base_url: str, contacts: int) -> dict[str, float]:
+    from billing.config import get_settings, reset_settings_cache
+    from billing.db.engine import get_engine, unit_of_work
+    from billing.db.migrate import upgrade
+    from billing.services.deliver import SenderDeps, deliver_queue
+    from billing.sim.control import SimulatorClient
+    from billing.testing import InMemoryBroker
+    from sqlalchemy import event
+    from support.factories import make_queue, make_world
+
+    upgrade(url)
+    reset_settings_cache()
+    with unit_of_work() as uow:
+        world = make_world(uow.session, gateway_url=base_url, batch_size=10_000)
+        queue_id = make_queue(uow.session, world, contacts)
+    with SimulatorClient(base_url) as sim:
+        world.register(sim)
+        broker = InMemoryBroker()
+        deps = SenderDeps(
+            settings=get_settings().model_copy(update={"pacing_disabled": True, "function_budget_s": 3600}),
+            publisher=lambda: broker,
+            stop_requested=lambda: False,
+        )
+        statements = 0
+
+        def count(*_: Any) -> None:
+            nonlocal statements
+            statements += 1
+
+        event.listen(get_engine(), "before_cursor_execute", count)
+        started = time.perf_counter()
+        result = deliver_queue(queue_id, deps=deps)
+        elapsed = time.perf_counter() - started
+        event.remove(get_engine(), "before_cursor_execute", count)
+        received = sim.send_requests()
+    if result.outcome != "completed" or received != contacts or result.sent != contacts:
+        raise RuntimeError(f"bench run incomplete: {result} ({received} received)")
+    return {"messages_per_s": round(contacts / elapsed, 1), "statements_per_message": round(statements / contacts, 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=3000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    figures = run(args.contacts)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"one sender, pacing off, zero gateway latency, {args.contacts} messages")
+    print(f"  messages/s:              {figures['messages_per_s']:.1f}  (target >= 300)")
+    print(f"  SQL statements/message:  {figures['statements_per_message']:.3f}  (constant)")
+
+
+if __name__ == "__main__":
+    main()
