@@ -3,7 +3,7 @@
 Platforms send SIGTERM before killing a replica (Knative, Kubernetes, OpenFaaS). The sender must then
 finish the one message already handed to the gateway, release its lease, publish a continuation and
 answer 2xx. Under gunicorn (what ``functions-framework`` runs) the worker's own SIGTERM handler stops
-accepting requests and lets in-flight ones finish; we wrap it so it also raises our flag. Elsewhere
+accepting requests and lets in-flight ones finish; we chain onto it so it also raises our flag. Elsewhere
 (a plain process, the Flask dev server) a chained handler raises the flag and, once no delivery is in
 flight, lets the previous handler (or the default: exit) run.
 """
@@ -66,20 +66,26 @@ def in_flight() -> Iterator[None]:
 
 
 def _patch_gunicorn() -> None:
+    """Chain our handler on top of whatever SIGTERM handler a gunicorn worker installs for itself.
+
+    The app (and so this module) is imported in gunicorn's master before the workers fork, and every
+    worker then installs its own handlers (gthread's ``handle_exit`` starts a graceful stop that lets
+    in-flight requests finish), so we wrap ``init_signals`` rather than any one handler.
+    """
     try:
         from gunicorn.workers.base import Worker  # type: ignore[import-untyped]
     except ImportError:
         return
-    original = Worker.handle_exit
+    original = Worker.init_signals
     if getattr(original, "_billing_wrapped", False):
         return
 
-    def handle_exit(self: Any, sig: int, frame: FrameType | None) -> None:
-        request_shutdown()
-        original(self, sig, frame)
+    def init_signals(self: Any) -> None:
+        original(self)
+        _chain_signal()
 
-    handle_exit._billing_wrapped = True  # type: ignore[attr-defined]
-    Worker.handle_exit = handle_exit  # type: ignore[method-assign]
+    init_signals._billing_wrapped = True  # type: ignore[attr-defined]
+    Worker.init_signals = init_signals
 
 
 def _chain_signal() -> None:
