@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -199,3 +200,38 @@ def test_with_the_real_sender_an_opted_out_phone_is_skipped_and_the_rest_is_deli
     assert rows("SELECT is_open FROM conversations WHERE phone = :p", p=PHONE) == [(False,)]
     sim.client.reply("loja-centro", PHONE.lstrip("+"), "ok, obrigado")
     assert rows("SELECT is_open FROM conversations WHERE phone = :p", p=PHONE) == [(True,)]
+
+
+def test_a_configured_confirmation_reaches_the_customer_through_the_gateway(world: World, sim: SimulatorHandle) -> None:
+    from billing.services import admin
+    from billing.services.tenants import forget_tenant
+
+    with unit_of_work() as uow:
+        tenant = admin.resolve_tenant("acme", session=uow.session)
+        admin.set_config(tenant, session=uow.session, opt_out_confirmation="Pronto, não enviaremos mais.")
+        uow.commit()
+    forget_tenant()
+    assert sim.client.reply("loja-centro", PHONE.lstrip("+"), "STOP")["http_status"] == 200
+    assert [(m["number"], m["text"]) for m in sim.client.messages()] == [
+        (PHONE.lstrip("+"), "Pronto, não enviaremos mais.")
+    ]
+    assert rows("SELECT direction FROM messages ORDER BY created_at") == [("in",), ("out",)]
+
+
+def test_a_phone_that_opted_out_by_webhook_is_rejected_at_ingest(world: World, sim: SimulatorHandle) -> None:
+    from billing.services import admin
+    from functions_framework import create_app
+
+    sim.client.reply("loja-centro", OTHER_PHONE.lstrip("+"), "cancelar")
+    with unit_of_work() as uow:
+        tenant = admin.resolve_tenant("acme", session=uow.session)
+        _, key = admin.create_api_key(tenant, session=uow.session, name="erp")
+        uow.commit()
+    send = create_app("send", str(Path(__file__).resolve().parents[2] / "functions" / "send" / "main.py"))
+    body = {"contacts": [{"phone": "+55 11 97777-6666", "name": "Ana"}, {"phone": PHONE, "name": "Maria"}]}
+    answer = send.test_client().post("/api/v1/billing/send/notification", json=body, headers={"X-Billing-API-Key": key})
+    assert answer.status_code == 202, answer.get_data(as_text=True)
+    result = answer.get_json()
+    assert result["accepted"] == 1
+    [rejected] = result["rejected"]
+    assert rejected["index"] == 0 and "opted out" in " ".join(rejected["errors"])
