@@ -31,6 +31,63 @@ def cmd_sim_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
+TERMINAL = frozenset({"completed", "cancelled", "failed"})
+
+
+def _snapshot(queue_id: str) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    from billing.db.engine import unit_of_work
+    from billing.services.watch import operator_status
+
+    with unit_of_work() as uow:
+        return operator_status(queue_id, session=uow.session, now=datetime.now(UTC)).model_dump(mode="json")
+
+
+def cmd_queue_watch(args: argparse.Namespace) -> int:
+    """A live progress bar until the queue finishes (or Ctrl-C); ``--once`` prints one JSON snapshot."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    status = _snapshot(args.queue_id)
+    if args.once:
+        cli._emit(status)
+        return 0
+    console = Console()
+    columns = (
+        TextColumn("[bold]{task.fields[state]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("sent {task.fields[sent]} failed {task.fields[failed]} {task.fields[extra]}"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("queue", total=status["total"], state="", sent=0, failed=0, extra="")
+            while True:
+                extra = f"resume {status['resume_at']}" if status.get("resume_at") else ""
+                if status.get("paused_reason"):
+                    extra = f"({status['paused_reason']}) {extra}"
+                progress.update(
+                    task,
+                    completed=status["total"] - status["pending"],
+                    state=status["status"],
+                    sent=status["sent"],
+                    failed=status["failed"],
+                    extra=extra,
+                )
+                if status["status"] in TERMINAL:
+                    break
+                time.sleep(args.interval)
+                status = _snapshot(args.queue_id)
+    except KeyboardInterrupt:
+        return 130
+    console.print(f"queue {status['queue_id']} {status['status']}: {status['sent']} sent, {status['failed']} failed")
+    return 0
+
+
 def _instance_pair(value: str) -> str:
     if "=" not in value or value.startswith("="):
         raise argparse.ArgumentTypeError(f"expected NAME=TOKEN, got {value!r}")
@@ -47,6 +104,13 @@ def register(sub: Any) -> None:
     conn.add_argument("--sender-url", help="URL of the sender function")
     conn.add_argument("--sweeper-url", help="URL of the sweeper function")
     conn.set_defaults(handler=cmd_connector)
+
+    queue = sub.add_parser("queue", help="operator views of a queue").add_subparsers(dest="sub", required=True)
+    watch = queue.add_parser("watch", help="live progress of a queue")
+    watch.add_argument("queue_id")
+    watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    watch.add_argument("--once", action="store_true", help="print one JSON snapshot and exit")
+    watch.set_defaults(handler=cmd_queue_watch)
 
     sim = sub.add_parser("sim-gateway", help="Evolution API simulator")
     sim.add_argument("--host", default="127.0.0.1")

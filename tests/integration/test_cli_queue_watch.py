@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from billing.cli import main
+from support.factories import make_queue, make_world
+
+
+def test_queue_watch_once_prints_the_status_body_of_any_tenants_queue(
+    db: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world = make_world(db, gateway_url="http://127.0.0.1:9")
+    queue_id = make_queue(db, world, 3)
+    assert main(["queue", "watch", str(queue_id), "--once"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["queue_id"] == str(queue_id)
+    assert (status["total"], status["pending"], status["status"]) == (3, 3, "pending")
+
+
+def test_queue_watch_returns_when_the_queue_is_finished(db: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    world = make_world(db, gateway_url="http://127.0.0.1:9")
+    queue_id = make_queue(db, world, 2, status="cancelled")
+    assert main(["queue", "watch", str(queue_id), "--interval", "0.01"]) == 0
+    assert "cancelled" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ref", [str(uuid.uuid4()), "not-a-uuid"])
+def test_queue_watch_on_an_unknown_queue_says_so_and_exits_2(
+    database_url: str, capsys: pytest.CaptureFixture[str], ref: str
+) -> None:
+    assert main(["queue", "watch", ref, "--once"]) == 2
+    assert "not found" in capsys.readouterr().err
