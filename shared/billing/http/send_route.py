@@ -40,6 +40,9 @@ OPENAPI_PATH = r"/api/v1/billing/openapi\.json"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _PRINTABLE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?\Z")
 _READ_CHUNK = 1 << 16
+# A \u0000 escape that is not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 def _reject_declared_size(request: Request, limit: int) -> None:
@@ -78,6 +81,9 @@ def _refuse_constant(name: str) -> Any:
 
 
 def parse_json_object(data: bytes) -> dict[str, Any]:
+    if b"\\u0000" in data and _NUL_ESCAPE.search(data):
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail deep in the insert.
+        raise MalformedRequestError("the body must not contain NUL characters (\\u0000)")
     try:
         value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
@@ -86,6 +92,11 @@ def parse_json_object(data: bytes) -> dict[str, Any]:
         raise MalformedRequestError(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise MalformedRequestError("the body must be a JSON object")
+    if _SURROGATE_ESCAPE.search(data):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise MalformedRequestError("the body contains an unpaired UTF-16 surrogate escape") from exc
     return value
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, field_validator
 
 # Bounds on the ERP's free-form variables (documented in docs/send.md).
 MAX_VARIABLES = 50
@@ -17,15 +17,17 @@ MAX_VARIABLE_NAME = 64
 MAX_VARIABLE_TEXT = 1000
 VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 MAX_IDEMPOTENCY_KEY = 255
+MIN_YEAR, MAX_YEAR = 2000, 2100
 
 VariableName = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_VARIABLE_NAME, pattern=VARIABLE_NAME_PATTERN)
 ]
 # Strict: JSON true is not the number 1, and a number is not a name.
+FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # "1e400" parses as infinity
 VariableValue = (
-    Annotated[str, StringConstraints(strict=True, max_length=MAX_VARIABLE_TEXT)] | StrictBool | StrictInt | StrictFloat
+    Annotated[str, StringConstraints(strict=True, max_length=MAX_VARIABLE_TEXT)] | StrictBool | StrictInt | FiniteNumber
 )
-Amount = Annotated[str, StringConstraints(strict=True, max_length=32)] | StrictInt | StrictFloat
+Amount = Annotated[str, StringConstraints(strict=True, max_length=32)] | StrictInt | FiniteNumber
 
 
 class ContactIn(BaseModel):
@@ -58,6 +60,13 @@ class SendEnvelope(BaseModel):
     scheduled_for: datetime | None = None
     valid_until: datetime | None = None
     contacts: list[Any] = Field(min_length=1)
+
+    @field_validator("scheduled_for", "valid_until")
+    @classmethod
+    def _plausible_year(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+            raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+        return value
 
 
 class SendRequest(SendEnvelope):

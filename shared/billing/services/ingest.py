@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,6 +39,7 @@ from billing.services.tenants import TenantRuntime, load_tenant_runtime
 
 logger = logging.getLogger(__name__)
 
+MAX_SCHEDULE_AHEAD = timedelta(days=366)
 STATUS_URL = "/api/v1/billing/queue/{queue_id}/status"
 
 
@@ -88,13 +89,15 @@ def _local(value: datetime | None, runtime: TenantRuntime) -> datetime | None:
 
 def _check_window(scheduled: datetime | None, valid_until: datetime | None, now: datetime) -> None:
     errors: list[dict[str, object]] = []
+    if scheduled is not None and scheduled > now + MAX_SCHEDULE_AHEAD:
+        errors.append({"loc": ["scheduled_for"], "msg": f"must be at most {MAX_SCHEDULE_AHEAD.days} days ahead"})
     if valid_until is not None:
         if valid_until <= now:
             errors.append({"loc": ["valid_until"], "msg": "must be in the future"})
         elif scheduled is not None and valid_until <= scheduled:
             errors.append({"loc": ["valid_until"], "msg": "must be after scheduled_for"})
     if errors:
-        raise ValidationFailedError("valid_until is not usable", errors)
+        raise ValidationFailedError("the sending window is not usable", errors)
 
 
 def _eta(
