@@ -88,6 +88,29 @@ def cmd_queue_watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_broker_declare(args: argparse.Namespace) -> int:
+    """Declare the queues, dead-letter queues and exchange (platform sources expect them to exist)."""
+    import pika
+
+    from billing.adapters.topology import declare_topology
+    from billing.config import get_settings
+    from billing.errors import BrokerUnavailableError
+
+    settings = get_settings()
+    if not settings.rabbitmq_url:
+        raise cli.UsageError("RABBITMQ_URL is not set")
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url))
+    except pika.exceptions.AMQPError as exc:
+        raise BrokerUnavailableError(f"cannot reach RabbitMQ: {type(exc).__name__}") from exc
+    try:
+        names = declare_topology(connection.channel(), settings.broker_queue_prefix)
+    finally:
+        connection.close()
+    cli._emit({"declared": [*names.work, *(names.dead_letter(q) for q in names.work)]})
+    return 0
+
+
 def _instance_pair(value: str) -> str:
     if "=" not in value or value.startswith("="):
         raise argparse.ArgumentTypeError(f"expected NAME=TOKEN, got {value!r}")
@@ -111,6 +134,10 @@ def register(sub: Any) -> None:
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     watch.add_argument("--once", action="store_true", help="print one JSON snapshot and exit")
     watch.set_defaults(handler=cmd_queue_watch)
+
+    broker = sub.add_parser("broker", help="RabbitMQ topology").add_subparsers(dest="sub", required=True)
+    declare = broker.add_parser("declare", help="declare every queue, dead-letter queue and exchange")
+    declare.set_defaults(handler=cmd_broker_declare)
 
     sim = sub.add_parser("sim-gateway", help="Evolution API simulator")
     sim.add_argument("--host", default="127.0.0.1")
