@@ -9,9 +9,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from support.send_factories import SEND, batch, headers, make_tenant, send_client
-
 from billing.adapters.broker import reset_publisher
+from support.send_factories import SEND, batch, headers, make_tenant, send_client
 
 
 @pytest.fixture
