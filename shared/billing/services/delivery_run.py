@@ -46,8 +46,6 @@ class DeliveryRun:
         self.type = TemplateType(queue.template_type)
         with unit_of_work() as uow:
             self.tenant: TenantRuntime = load_tenant_runtime(uuid.UUID(queue.tenant_id), session=uow.session)
-            # Detach the cached config so the unit of work's closing rollback cannot expire it.
-            uow.session.expunge_all()
         self.started = self.clock.monotonic()
         self.health_checked: float | None = None
         self.sent = 0

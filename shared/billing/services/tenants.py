@@ -69,6 +69,10 @@ def load_tenant_runtime(tenant_id: uuid.UUID, *, session: Session, use_cache: bo
             subdivision=config.subdivision,
             closed_dates=closed,
         )
+    # The runtime outlives this session: detach the rows with their loaded state, or the unit of
+    # work's closing rollback would expire them and a later read would fail.
+    session.expunge(config)
+    session.expunge(tenant)
     runtime = TenantRuntime(tenant.id, tenant.name, tenant.display_name, config, hours)
     with _lock:
         _cache[tenant_id] = (_time.monotonic(), runtime)
