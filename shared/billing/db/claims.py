@@ -84,9 +84,15 @@ WITH q AS (
     UPDATE billing_queues SET lease_expires_at = :lease_until, last_heartbeat = :now
      WHERE id = :queue_id AND processing_by = :token AND status = 'running'
  RETURNING id
+), inst AS (
+    -- The webhook marks an instance closed the moment the gateway reports it: stop before sending.
+    SELECT i.health_state = 'close' AS closed
+      FROM whatsapp_instances i JOIN billing_queues bq ON bq.instance_id = i.id
+     WHERE bq.id = :queue_id
 ), picked AS (
     SELECT c.id, c.status AS previous_status FROM billing_contacts c
      WHERE c.queue_id = :queue_id AND EXISTS (SELECT 1 FROM q)
+       AND NOT COALESCE((SELECT closed FROM inst), false)
        AND c.status IN (__CLAIMABLE__)
        AND (c.status = 'pending' OR c.next_attempt_at IS NULL OR c.next_attempt_at <= :now)
      ORDER BY c.position
@@ -99,7 +105,8 @@ WITH q AS (
            c.pix_code, c.variables, c.variation_id, c.message, c.rendered_on, c.attempts, c.next_attempt_at,
            picked.previous_status
 )
-SELECT (SELECT count(*) FROM q) AS lease_ok, claimed.*,
+SELECT (SELECT count(*) FROM q) AS lease_ok, COALESCE((SELECT closed FROM inst), false) AS instance_closed,
+       claimed.*,
        EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = claimed.tenant_id AND s.phone = claimed.phone)
            AS suppressed
   FROM (SELECT 1) AS one LEFT JOIN claimed ON true
@@ -251,23 +258,27 @@ def claim_queue(
     )
 
 
+@dataclass(frozen=True)
+class ContactClaim:
+    lease_ok: bool  # the lease is still ours and the queue still running
+    instance_closed: bool  # the gateway reported the instance closed (nothing was claimed)
+    contact: ClaimedContact | None  # None when nothing is claimable now
+
+
 def claim_contact(
     conn: Connection, *, queue_id: str, token: str, now: datetime, lease_until: datetime
-) -> tuple[bool, ClaimedContact | None]:
-    """(lease still ours and queue running, the claimed contact or None when nothing is claimable now)."""
+) -> ContactClaim:
     row = (
         conn.execute(CLAIM_CONTACT, _params(queue_id=queue_id, token=token, now=now, lease_until=lease_until))
         .mappings()
         .one()
     )
-    if not row["lease_ok"]:
-        return False, None
-    if row["id"] is None:
-        return True, None
-    values = {k: v for k, v in row.items() if k != "lease_ok"}
+    if not row["lease_ok"] or row["id"] is None:
+        return ContactClaim(bool(row["lease_ok"]), bool(row["instance_closed"]), None)
+    values = {k: v for k, v in row.items() if k not in {"lease_ok", "instance_closed"}}
     for key in ("id", "tenant_id", "variation_id"):
         values[key] = None if values[key] is None else str(values[key])
-    return True, ClaimedContact(**values)
+    return ContactClaim(True, False, ClaimedContact(**values))
 
 
 def heartbeat(conn: Connection, *, queue_id: str, token: str, now: datetime, lease_until: datetime) -> bool:

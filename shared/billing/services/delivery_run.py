@@ -86,11 +86,14 @@ class DeliveryRun:
                 return self._instance_down(None, f"instance {state.value}")
             lease_until = now + timedelta(seconds=self.settings.lease_s)
             with self._tx():
-                ok, contact = claims.claim_contact(
+                claim = claims.claim_contact(
                     self.conn, queue_id=self.queue.id, token=self.token, now=now, lease_until=lease_until
                 )
-            if not ok or self.lease_lost:
+            if not claim.lease_ok or self.lease_lost:
                 return self._release(None, "stopped", reason="queue no longer running or lease lost")
+            if claim.instance_closed:
+                return self._instance_down(None, "the gateway reported the instance closed")
+            contact = claim.contact
             if contact is None:
                 result = self._finish_or_wait()
                 if result is not None:
@@ -114,7 +117,14 @@ class DeliveryRun:
 
     def _check_health(self) -> HealthState:
         self._flush()  # never keep an outcome unwritten across an HTTP call
-        return self.gateway.check_health()
+        state = self.gateway.check_health()
+        if state is HealthState.OPEN:
+            # Our own check is fresher than a stored "close" (from a webhook or an earlier sender).
+            with self._tx():
+                claims.mark_instance_health(
+                    self.conn, instance_id=self.queue.instance_id, state="open", now=self.clock.now()
+                )
+        return state
 
     def _health_due(self) -> bool:
         now = self.clock.monotonic()
