@@ -230,20 +230,10 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
             raise ConflictError("a concurrent request with the same idempotency key is still in progress")
         return _replay(stored, digest, key)
     rows = [
-        store.contact_row(
-            contact_id=uuid.uuid4(),
-            tenant_id=tenant,
-            queue_id=queue_id,
-            position=position,
-            contact=item.contact,
-            variation_id=item.variation_id,
-            message=item.message,
-            rendered_on=today,
-            now=now,
-        )
+        store.contact_row(position=position, contact=item.contact, variation_id=item.variation_id, message=item.message)
         for position, item in enumerate(rendered)
     ]
-    store.insert_contacts(rows, session=session)
+    store.insert_contacts(rows, tenant_id=tenant, queue_id=queue_id, rendered_on=today, now=now, session=session)
     uow.commit()
     logger.info(
         "queue created",

@@ -1,8 +1,7 @@
 """The SQL of ingest: a constant number of statements whatever the batch size.
 
 Every query filters by tenant: another tenant's template or instance is simply not found. Contacts
-go in with one multi-row INSERT built by the driver's own quoting (``mogrify``) and executed through
-SQLAlchemy, so the statement is visible to engine events and counted like any other.
+go in with one INSERT ... SELECT FROM json_to_recordset: a single bind parameter carries the batch.
 """
 
 from __future__ import annotations
@@ -65,11 +64,19 @@ _CREATE = sa.text(
     RETURNING id
     """
 )
-_CONTACT_COLUMNS = (
-    "id, tenant_id, queue_id, position, phone, name, due_date, amount, invoice_id, payment_link, pix_code, "
-    "variables, variation_id, message, rendered_on, status, attempts, updated_at"
+# All contacts travel as one JSON parameter unpacked by PostgreSQL: one statement, no giant SQL text to
+# parse, and ordinary bind parameters (so it is counted by engine events like any other statement).
+_INSERT_CONTACTS = sa.text(
+    """
+    INSERT INTO billing_contacts (id, tenant_id, queue_id, position, phone, name, due_date, amount, invoice_id,
+        payment_link, pix_code, variables, variation_id, message, rendered_on, status, attempts, updated_at)
+    SELECT gen_random_uuid(), :tenant, :queue, r.position, r.phone, r.name, r.due_date, r.amount, r.invoice_id,
+        r.payment_link, r.pix_code, r.variables, r.variation_id, r.message, :rendered_on, 'pending', 0, :now
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(position int, phone text, name text, due_date date,
+        amount numeric, invoice_id text, payment_link text, pix_code text, variables jsonb, variation_id uuid,
+        message text)
+    """
 )
-_CONTACT_ROW = "(%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',0,%s)"
 _MARK_PUBLISHED = sa.text(
     "UPDATE billing_queues SET published_at = :now WHERE id = :id AND tenant_id = :tenant AND published_at IS NULL"
 )
@@ -146,56 +153,37 @@ def create_campaign(params: dict[str, Any], *, session: Session) -> bool:
     return session.execute(_CREATE, values).first() is not None
 
 
-def insert_contacts(rows: Sequence[tuple[Any, ...]], *, session: Session) -> None:
-    """One multi-row INSERT for every contact, whatever their number."""
-    if not rows:
-        return
-    connection = session.connection()
-    raw = connection.connection.dbapi_connection
-    assert raw is not None
-    cursor: Any = raw.cursor()
-    try:
-        mogrify = cursor.mogrify
-        values = b",".join(mogrify(_CONTACT_ROW, row) for row in rows)
-    finally:
-        cursor.close()
-    # Every value was quoted by the driver above; the column list is a constant. The driver formats the
-    # statement once more (it always gets parameters here), so literal percent signs are doubled.
-    sql = f"INSERT INTO billing_contacts ({_CONTACT_COLUMNS}) VALUES ".encode() + values.replace(b"%", b"%%")  # noqa: S608
-    connection.exec_driver_sql(sql.decode(), {"unused": None})
-
-
-def contact_row(
+def insert_contacts(
+    rows: Sequence[dict[str, Any]],
     *,
-    contact_id: uuid.UUID,
     tenant_id: uuid.UUID,
     queue_id: uuid.UUID,
-    position: int,
-    contact: Any,
-    variation_id: uuid.UUID,
-    message: str,
     rendered_on: date,
     now: datetime,
-) -> tuple[Any, ...]:
-    variables = contact.variables
-    return (
-        str(contact_id),
-        str(tenant_id),
-        str(queue_id),
-        position,
-        contact.phone,
-        contact.name,
-        contact.due_date,
-        contact.amount,
-        contact.invoice_id,
-        contact.payment_link,
-        contact.pix_code,
-        json.dumps(variables, ensure_ascii=False) if variables else None,
-        str(variation_id),
-        message,
-        rendered_on,
-        now,
-    )
+    session: Session,
+) -> None:
+    """One INSERT for every contact of the batch, whatever their number."""
+    if not rows:
+        return
+    payload = json.dumps(rows, ensure_ascii=False, default=str, separators=(",", ":"))
+    params = {"tenant": tenant_id, "queue": queue_id, "rendered_on": rendered_on, "now": now, "rows": payload}
+    session.execute(_INSERT_CONTACTS, params)
+
+
+def contact_row(*, position: int, contact: Any, variation_id: uuid.UUID, message: str) -> dict[str, Any]:
+    return {
+        "position": position,
+        "phone": contact.phone,
+        "name": contact.name,
+        "due_date": contact.due_date,
+        "amount": contact.amount,
+        "invoice_id": contact.invoice_id,
+        "payment_link": contact.payment_link,
+        "pix_code": contact.pix_code,
+        "variables": contact.variables or None,
+        "variation_id": variation_id,
+        "message": message,
+    }
 
 
 def mark_published(tenant_id: uuid.UUID, queue_id: uuid.UUID, *, now: datetime, session: Session) -> None:
