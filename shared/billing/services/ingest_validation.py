@@ -56,14 +56,27 @@ def _echo_phone(raw: Any) -> str:
     return "" if value is None else str(value)[:MAX_PHONE_ECHO]
 
 
+_UNION_MESSAGES = {
+    "amount": 'must be a number or a plain decimal string such as "150.90"',
+    "variables": "values must be text (up to 1000 characters), numbers or true/false",
+}
+_TYPE_ERRORS = frozenset({"string_type", "int_type", "float_type", "bool_type", "finite_number"})
+
+
 def _pydantic_problems(exc: ValidationError) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for err in exc.errors(include_url=False, include_input=False):
         loc = [str(p) for p in err["loc"]]
-        # Union members repeat the same field once per alternative: keep the first message.
-        name = ".".join(p for p in loc if not p[:1].isupper() and "[" not in p) or "contact"
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
-        if (name, msg) not in problems and all(n != name for n, _ in problems):
+        field_name = loc[0] if loc else "contact"
+        name = f"variables.{loc[1]}" if field_name == "variables" and len(loc) > 1 else field_name
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif field_name in _UNION_MESSAGES and err["type"] in _TYPE_ERRORS:
+            msg = _UNION_MESSAGES[field_name]
+        else:
+            msg = err["msg"]
+        # Union members report the same field once per alternative: keep one message per field.
+        if all(n != name for n, _ in problems):
             problems.append((name, msg))
     return problems
 
