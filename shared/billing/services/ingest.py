@@ -17,14 +17,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
 
-from billing.adapters.broker import Publisher, Token, queue_for_type
+from billing.adapters.broker import Publisher
 from billing.db.engine import UnitOfWork
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
 from billing.errors import (
-    BillingError,
     BusinessHoursError,
     ConflictError,
     InvalidValueError,
@@ -33,6 +31,7 @@ from billing.errors import (
 )
 from billing.http.send_schemas import SendEnvelope, SendResponse
 from billing.services import ingest_store as store
+from billing.services.ingest_publish import publish_created
 from billing.services.ingest_render import render_candidates
 from billing.services.ingest_validation import Rejection, drop_suppressed, schema_checker, validate_contacts
 from billing.services.tenants import TenantRuntime, load_tenant_runtime
@@ -248,37 +247,5 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
         },
     )
     if not is_scheduled:
-        _publish(tenant, queue_id, ttype, uow=uow, publisher=publisher, now=now)
+        publish_created(tenant, queue_id, ttype, uow=uow, publisher=publisher, now=now)
     return SendResult(created=True, body=body)
-
-
-def _publish(
-    tenant: uuid.UUID,
-    queue_id: uuid.UUID,
-    ttype: TemplateType,
-    *,
-    uow: UnitOfWork,
-    publisher: Publisher | None,
-    now: datetime,
-) -> None:
-    """Publish the first token; on any failure the queue stays unpublished and the sweeper retries."""
-    if publisher is None:
-        logger.warning("no publisher; queue left for the sweeper", extra={"action": "ingest.unpublished"})
-        return
-    token = Token(kind="queue", queue_id=str(queue_id), tenant_id=str(tenant), reason="created")
-    try:
-        publisher.publish(queue_for_type(ttype), token, priority=ttype.priority)
-    except BillingError as exc:
-        logger.warning(
-            "token not published; the sweeper will publish it: %s",
-            type(exc).__name__,
-            extra={"action": "ingest.unpublished", "queue_id": str(queue_id)},
-        )
-        return
-    try:
-        store.mark_published(tenant, queue_id, now=now, session=uow.session)
-        uow.commit()
-    except SQLAlchemyError:
-        uow.rollback()
-        # The queue exists and its token is out; a second token from the sweeper is harmless.
-        logger.warning("published_at not recorded", extra={"action": "ingest.mark_failed", "queue_id": str(queue_id)})
