@@ -154,9 +154,6 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
         return _replay(stored, digest, key)
 
     runtime = load_tenant_runtime(tenant, session=session)
-    if runtime.config in session:
-        # The cached config outlives this session: detach it loaded, or a rollback would expire it.
-        session.expunge(runtime.config)
     limit = runtime.config.max_contacts_per_request
     if len(envelope.contacts) > limit:
         raise PayloadTooLargeError(
