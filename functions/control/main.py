@@ -10,19 +10,6 @@ from billing.http.entry import dispatch, json_response, route
 if TYPE_CHECKING:
     from flask import Request, Response
 
-_logging_ready = False
-
-
-def _ensure_logging() -> None:
-    global _logging_ready
-    if not _logging_ready:
-        from billing.config import get_settings
-        from billing.logs import configure_logging
-
-        settings = get_settings()
-        configure_logging(settings.log_level, settings.log_format)
-        _logging_ready = True
-
 
 def _control(request: Request, match: re.Match[str]) -> Response:
     from billing.adapters.broker import get_publisher
@@ -41,12 +28,11 @@ def _control(request: Request, match: re.Match[str]) -> Response:
         body = control_queue(
             match["queue_id"], command, principal=principal, session=uow.session, publisher=get_publisher(), now=now
         )
-    return json_response(body.model_dump(mode="json"), 200, headers)
+    return json_response(body.model_dump_json(), 200, headers)
 
 
 ROUTES = (route("POST", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/control", _control),)
 
 
 def control(request: Request) -> Response:
-    _ensure_logging()
     return dispatch(request, ROUTES)

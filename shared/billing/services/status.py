@@ -1,7 +1,7 @@
 """The status of one queue (CONTRACT.md 1.2), answered from the queue row's counters.
 
-Two queries whatever the queue's size: the queue row (with its campaign's ``external_id``), and one
-page of failed contacts through the partial index ``ix_contact_failed`` (skipped when nothing failed).
+One query whatever the queue's size: the queue row, its campaign's ``external_id`` and one page of
+failed contacts through the partial index ``ix_contact_failed``.
 Tenant configuration for the ETA comes from the short-lived tenant cache.
 """
 
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -20,8 +21,8 @@ from sqlmodel import Session
 
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
-from billing.errors import DomainError, NotFoundError, ValidationFailedError
-from billing.http.schemas import Failure, StatusResponse
+from billing.errors import DatabaseUnavailableError, DomainError, NotFoundError, ValidationFailedError
+from billing.http.schemas import StatusResponse
 from billing.services.tenants import load_tenant_runtime
 
 logger = logging.getLogger(__name__)
@@ -33,22 +34,44 @@ _NOT_FOUND = "queue not found"
 # Statuses whose ETA cannot be known until someone acts (a manual pause) or that are over.
 _NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANCELLED, QueueStatus.FAILED})
 
+# One round trip: the queue row, its campaign's external id, and one page of failures (JSON built by
+# Postgres from the partial index ``ix_contact_failed``; one row more than the page says "there is more").
 _QUEUE = sa.text(
     """
     SELECT q.id, q.tenant_id, q.status, q.template_type, q.total, q.sent, q.failed, q.cancelled, q.unknown,
            q.expired, q.skipped, q.delivered, q.read, q.paused_reason, q.resume_at, q.scheduled_for,
-           q.created_at, q.started_at, q.completed_at, c.external_id
+           q.created_at, q.started_at, q.completed_at, c.external_id,
+           (SELECT COALESCE(json_agg(json_build_object('index', f.position, 'phone', f.phone,
+                                                       'invoice_id', f.invoice_id, 'error', f.last_error)
+                                     ORDER BY f.position), '[]')
+            FROM (SELECT position, phone, invoice_id, last_error FROM billing_contacts
+                  WHERE queue_id = q.id AND tenant_id = q.tenant_id AND status = 'failed' AND position > :after
+                  ORDER BY position LIMIT :limit) f) AS failures
     FROM billing_queues q JOIN billing_campaigns c ON c.id = q.campaign_id
     WHERE q.id = :queue_id AND q.tenant_id = :tenant_id
     """
 )
-_FAILURES = sa.text(
+
+
+@contextlib.contextmanager
+def request_session() -> Iterator[Session]:
+    """A session pinned to one pooled connection for a whole request.
+
+    The guard commits its rate-limit counters before the read; with an engine-bound session that commit
+    hands the connection back and the read checks out (and pre-pings) another. Rolls back unless
+    committed; connection failures become ``DatabaseUnavailableError`` like ``unit_of_work``.
     """
-    SELECT position, phone, invoice_id, last_error FROM billing_contacts
-    WHERE queue_id = :queue_id AND tenant_id = :tenant_id AND status = 'failed' AND position > :after
-    ORDER BY position LIMIT :limit
-    """
-)
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from billing.db.engine import get_engine
+
+    try:
+        with get_engine().connect() as conn, Session(bind=conn, expire_on_commit=False) as session:
+            yield session
+    except (OperationalError, DBAPIError) as exc:
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            raise DatabaseUnavailableError("database unavailable") from exc
+        raise
 
 
 def parse_queue_id(raw: str) -> uuid.UUID:
@@ -82,21 +105,11 @@ def decode_cursor(cursor: str | None) -> int:
     return position
 
 
-@dataclass(frozen=True)
-class FailurePage:
-    items: list[Failure]
-    next_cursor: str | None
-
-
-def _failures(queue_id: uuid.UUID, tenant_id: uuid.UUID, *, after: int, session: Session) -> FailurePage:
-    rows = session.execute(
-        _FAILURES, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE + 1}
-    ).all()
-    items = [Failure(index=r.position, phone=r.phone, invoice_id=r.invoice_id, error=r.last_error) for r in rows]
-    if len(items) > FAILURES_PAGE:
-        items = items[:FAILURES_PAGE]
-        return FailurePage(items, encode_cursor(items[-1].index))
-    return FailurePage(items, None)
+def _failure_page(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str | None]:
+    """The page and the cursor after it; items are validated with the whole body (one pydantic call)."""
+    if len(rows) > FAILURES_PAGE:
+        return rows[:FAILURES_PAGE], encode_cursor(int(rows[FAILURES_PAGE - 1]["index"]))
+    return rows, None
 
 
 def pending_of(row: Any) -> int:
@@ -142,36 +155,41 @@ def queue_status(
     """The status body of a queue of ``tenant_id``; another tenant's queue is "not found"."""
     queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
     after = decode_cursor(failures_cursor)
-    row = session.execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id}).first()
+    # Core-level execute: the ORM session layer adds nothing to a plain text query on the hot path.
+    row = (
+        session.connection()
+        .execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE + 1})
+        .first()
+    )
     if row is None:
         raise NotFoundError(_NOT_FOUND)
-    page = FailurePage([], None)
-    if row.failed > 0 or failures_cursor is not None:
-        page = _failures(queue_id, tenant_id, after=after, session=session)
+    failures, next_cursor = _failure_page(row.failures)
     pending = pending_of(row)
     total = int(row.total)
-    return StatusResponse(
-        queue_id=str(row.id),
-        external_id=row.external_id,
-        template_type=row.template_type,
-        status=row.status,
-        total=total,
-        sent=row.sent,
-        failed=row.failed,
-        pending=pending,
-        cancelled=row.cancelled,
-        unknown=row.unknown,
-        expired=row.expired,
-        skipped=row.skipped,
-        delivered=row.delivered,
-        read=row.read,
-        progress=round((total - pending) / total, 3) if total else 1.0,
-        estimated_completion=_eta(row, pending, session=session, now=now),
-        paused_reason=row.paused_reason,
-        resume_at=row.resume_at,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-        failures=page.items,
-        next_failures_cursor=page.next_cursor,
+    return StatusResponse.model_validate(
+        dict(
+            queue_id=str(row.id),
+            external_id=row.external_id,
+            template_type=row.template_type,
+            status=row.status,
+            total=total,
+            sent=row.sent,
+            failed=row.failed,
+            pending=pending,
+            cancelled=row.cancelled,
+            unknown=row.unknown,
+            expired=row.expired,
+            skipped=row.skipped,
+            delivered=row.delivered,
+            read=row.read,
+            progress=round((total - pending) / total, 3) if total else 1.0,
+            estimated_completion=_eta(row, pending, session=session, now=now),
+            paused_reason=row.paused_reason,
+            resume_at=row.resume_at,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+            failures=failures,
+            next_failures_cursor=next_cursor,
+        )
     )

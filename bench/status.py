@@ -1,0 +1,237 @@
+"""Status route throughput with 1,000,000 contact rows in the database.
+
+    .venv/bin/python bench/status.py [--seconds 10] [--clients 16] [--contacts 1000000] [--json]
+
+Creates a fresh migrated database, fills it with one INSERT ... SELECT generate_series (20 queues, 0.5%
+of contacts failed so every answer carries a full failure page), starts the status function under
+``functions-framework`` (gunicorn, threaded workers) in its own process, and drives it with keep-alive
+HTTP clients asking for random queues. Every request is authenticated and rate-limited like production.
+Targets: p50 <= 15 ms and >= 400 requests/s with 16 clients. ``--json`` prints only
+``{"p50_ms": ..., "p99_ms": ..., "requests_per_s": ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import httpx
+import psycopg2
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+QUEUES = 20
+SECRET = "bench-secret-key-0123456789abcdef"
+
+_SEED = """
+WITH t AS (SELECT id FROM tenants LIMIT 1),
+tpl AS (SELECT id FROM templates WHERE template_type = 'overdue' AND is_default LIMIT 1),
+inst AS (SELECT id FROM whatsapp_instances LIMIT 1),
+camp AS (
+    INSERT INTO billing_campaigns (id, tenant_id, external_id, request_hash, template_id, instance_id,
+                                   template_type, priority)
+    SELECT gen_random_uuid(), t.id, 'bench-' || g, md5(g::text), tpl.id, inst.id, 'overdue', 10
+    FROM t, tpl, inst, generate_series(1, %(queues)s) g
+    RETURNING id, tenant_id, instance_id
+)
+INSERT INTO billing_queues (id, tenant_id, campaign_id, instance_id, template_type, priority, status, total,
+                            sent, failed, cancelled, unknown, expired, skipped, delivered, read, started_at)
+SELECT gen_random_uuid(), tenant_id, id, instance_id, 'overdue', 10, 'running', %(per_queue)s,
+       0, 0, 0, 0, 0, 0, 0, 0, now()
+FROM camp
+"""
+_CONTACTS = """
+INSERT INTO billing_contacts (id, tenant_id, queue_id, position, phone, name, invoice_id, message, rendered_on,
+                              status, attempts, last_error)
+SELECT gen_random_uuid(), q.tenant_id, q.id, g, '+55119' || lpad(g::text, 8, '0'), 'Cliente ' || g, 'NF-' || g,
+       'Olá Cliente, sua fatura NF-' || g || ' venceu.', current_date,
+       CASE WHEN g %% 200 = 7 THEN 'failed' WHEN g < %(per_queue)s / 2 THEN 'sent' ELSE 'pending' END,
+       CASE WHEN g < %(per_queue)s / 2 THEN 1 ELSE 0 END,
+       CASE WHEN g %% 200 = 7 THEN 'number is not on WhatsApp' END
+FROM billing_queues q CROSS JOIN generate_series(0, %(per_queue)s - 1) g
+"""
+_COUNTERS = """
+UPDATE billing_queues q SET sent = c.sent, failed = c.failed
+FROM (SELECT queue_id, count(*) FILTER (WHERE status = 'sent') AS sent,
+             count(*) FILTER (WHERE status = 'failed') AS failed
+      FROM billing_contacts GROUP BY queue_id) c
+WHERE q.id = c.queue_id
+"""
+
+
+def _db_url(name: str) -> str:
+    return ADMIN_URL.rpartition("/")[0] + "/" + name
+
+
+def _admin(sql: str) -> None:
+    conn = psycopg2.connect(ADMIN_URL)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql)
+    finally:
+        conn.close()
+
+
+def prepare_database(name: str, contacts: int, log: bool) -> tuple[str, str, list[str]]:
+    """Create, migrate and fill the database; returns its URL, an API key and the queue ids."""
+    url = _db_url(name)
+    _admin(f'CREATE DATABASE "{name}"')
+    os.environ.update(DATABASE_URL=url, BILLING_SECRET_KEY=SECRET)
+    from billing.config import reset_settings_cache
+    from billing.db.engine import dispose_engine, unit_of_work
+    from billing.db.migrate import upgrade
+    from billing.services import admin
+
+    reset_settings_cache()
+    upgrade(url)
+    with unit_of_work() as uow:
+        tenant = admin.create_tenant("bench", session=uow.session)
+        admin.add_instance(tenant, session=uow.session, name="loja", url="http://127.0.0.1:1", api_key="k",
+                           secret_key=SECRET)  # fmt: skip
+        _, key = admin.create_api_key(tenant, session=uow.session, name="bench", rate_limit=10**9)
+        uow.commit()
+    dispose_engine()
+    per_queue = contacts // QUEUES
+    started = time.perf_counter()
+    conn = psycopg2.connect(url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(_SEED, {"queues": QUEUES, "per_queue": per_queue})
+            cur.execute(_CONTACTS, {"per_queue": per_queue})
+            cur.execute(_COUNTERS)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+            cur.execute("SELECT id FROM billing_queues")
+            queues = [str(r[0]) for r in cur.fetchall()]
+            cur.execute("SELECT count(*) FROM billing_contacts")
+            total = cur.fetchone()[0]  # type: ignore[index]
+    finally:
+        conn.close()
+    if log:
+        sys.stderr.write(f"seeded {total:,} contacts in {time.perf_counter() - started:.1f} s\n")
+    return url, key, queues
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(url: str, port: int, workers: int, threads: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BILLING_SECRET_KEY": SECRET,
+        "BILLING_LOG_LEVEL": "WARNING",
+        "BILLING_IP_RATE_LIMIT_PER_MINUTE": str(10**9),
+        "BILLING_DB_POOL_SIZE": str(threads),
+        "WORKERS": str(workers),
+        "THREADS": str(threads),
+    }
+    command = [
+        str(Path(sys.executable).parent / "functions-framework"),
+        "--source", str(ROOT / "functions/status/main.py"), "--target", "status", "--port", str(port),
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError("the status function did not start")
+
+
+async def _load(
+    base: str, key: str, queues: list[str], clients: int, seconds: float
+) -> tuple[list[float], dict[int, int], str]:
+    latencies: list[float] = []
+    errors: dict[int, int] = {}
+    sample = ""
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, headers={"X-Billing-API-Key": key}) as session:
+        deadline = time.perf_counter() + seconds
+
+        async def client(seed: int) -> None:
+            nonlocal sample
+            rng = random.Random(seed)
+            while time.perf_counter() < deadline:
+                url = f"{base}/api/v1/billing/queue/{rng.choice(queues)}/status"
+                started = time.perf_counter()
+                async with session.get(url) as response:
+                    body = await response.read()
+                    if response.status != 200:
+                        errors[response.status] = errors.get(response.status, 0) + 1
+                        sample = sample or body.decode(errors="replace")[:300]
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(client(n) for n in range(clients)))
+    return latencies, errors, sample
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--json", action="store_true", help="print only the JSON figures")
+    args = parser.parse_args()
+
+    name = f"billing_bench_{uuid.uuid4().hex[:8]}"
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        url, key, queues = prepare_database(name, args.contacts, log=not args.json)
+        port = free_port()
+        server = start_server(url, port, args.workers, args.threads)
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(_load(base, key, queues, args.clients, 2.0))  # warm every worker's pool and caches
+        started = time.perf_counter()
+        latencies, errors, sample = asyncio.run(_load(base, key, queues, args.clients, args.seconds))
+        elapsed = time.perf_counter() - started
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=10)
+        if not args.keep:
+            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    quantiles = statistics.quantiles(latencies, n=100)
+    figures = {
+        "p50_ms": round(quantiles[49] * 1000, 2),
+        "p99_ms": round(quantiles[98] * 1000, 2),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+    }
+    if args.json:
+        print(json.dumps(figures))
+        return
+    print(f"status route, {args.contacts:,} contacts, {args.clients} clients, {args.seconds:.0f} s, "
+          f"{args.workers} worker(s) x {args.threads} threads")  # fmt: skip
+    print(f"  requests/s   {figures['requests_per_s']:>10,.1f}   target >= 400")
+    print(f"  p50 (ms)     {figures['p50_ms']:>10.2f}   target <= 15")
+    print(f"  p99 (ms)     {figures['p99_ms']:>10.2f}")
+    print(f"  non-200      {sum(errors.values()):>10}   {errors or ''}")
+    if sample:
+        print(f"  first non-200 body: {sample}")
+
+
+if __name__ == "__main__":
+    main()
