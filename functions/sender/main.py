@@ -5,20 +5,22 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import functions_framework
-from billing.config import get_settings
 from billing.http.entry import trigger
-from billing.logs import configure_logging
-from billing.services.deliver import handle
 from billing.services.shutdown import install_sigterm_hook
 
 if TYPE_CHECKING:
+    from billing.adapters.broker import Token
     from flask import Request, Response
 
-_settings = get_settings()
-configure_logging(_settings.log_level, _settings.log_format)
 install_sigterm_hook()
+
+
+def _handle(token: Token) -> bool:
+    from billing.services.deliver import handle
+
+    return handle(token)
 
 
 @functions_framework.http
 def sender(request: Request) -> Response:
-    return trigger(request, handle)
+    return trigger(request, _handle)

@@ -7,24 +7,15 @@ from typing import TYPE_CHECKING
 from billing.http.entry import trigger
 
 if TYPE_CHECKING:
+    from billing.adapters.broker import Token
     from flask import Request, Response
 
-_logging_ready = False
 
+def _handle(token: Token) -> bool:
+    from billing.services.sweep import handle_token
 
-def _ensure_logging() -> None:
-    global _logging_ready
-    if not _logging_ready:
-        from billing.config import get_settings
-        from billing.logs import configure_logging
-
-        settings = get_settings()
-        configure_logging(settings.log_level, settings.log_format)
-        _logging_ready = True
+    return handle_token(token)
 
 
 def sweeper(request: Request) -> Response:
-    from billing.services.sweep import handle_token
-
-    _ensure_logging()
-    return trigger(request, handle_token)
+    return trigger(request, _handle)

@@ -16,18 +16,6 @@ if TYPE_CHECKING:
     from flask import Request, Response
 
 WEBHOOK_PATH = r"/api/v1/billing/webhook/evolution/(?P<instance_id>[^/]+)(?:/[a-z][a-z0-9-]{0,63})?"
-_logging_ready = False
-
-
-def _configure_logging() -> None:
-    global _logging_ready
-    if not _logging_ready:
-        from billing.config import get_settings
-        from billing.logs import configure_logging
-
-        settings = get_settings()
-        configure_logging(settings.log_level, settings.log_format)
-        _logging_ready = True
 
 
 def handle_event(request: Request, match: re.Match[str]) -> Response:
@@ -51,5 +39,4 @@ ROUTES = (route("POST", WEBHOOK_PATH, handle_event),)
 
 
 def webhook(request: Request) -> Response:
-    _configure_logging()
     return dispatch(request, ROUTES)

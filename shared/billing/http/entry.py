@@ -97,6 +97,35 @@ def error_response(exc: BaseException) -> Response:
     return problem(500, "Internal Server Error", "unexpected error; it has been logged")
 
 
+_logging_ready = False
+
+
+def ensure_logging() -> None:
+    """Configure JSON logging once per process, on the first request (entry points call nothing else)."""
+    global _logging_ready
+    if not _logging_ready:
+        from billing.config import get_settings
+        from billing.logs import configure_logging
+
+        settings = get_settings()
+        configure_logging(settings.log_level, settings.log_format)
+        _logging_ready = True
+
+
+def lazy(module: str, name: str) -> Callable[[Request, re.Match[str]], Response]:
+    """A route handler imported on first use, so a cold start that only answers probes stays light."""
+    resolved: list[Callable[[Request, re.Match[str]], Response]] = []
+
+    def handler(request: Request, match: re.Match[str]) -> Response:
+        if not resolved:
+            import importlib
+
+            resolved.append(getattr(importlib.import_module(module), name))
+        return resolved[0](request, match)
+
+    return handler
+
+
 def _health() -> Response:
     return json_response({"status": "ok"})
 
@@ -124,6 +153,7 @@ def _probe(request: Request) -> Response | None:
 
 def dispatch(request: Request, routes: Sequence[Route]) -> Response:
     """Serve health probes, then the first route whose method and path match; errors become problems."""
+    ensure_logging()
     path = request.path
     probe = _probe(request)
     if probe is not None:
@@ -158,6 +188,7 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
     """
     from billing.http.triggers import parse_token
 
+    ensure_logging()
     if request.method in {"GET", "HEAD"}:
         probe = _probe(request)
         if probe is not None:

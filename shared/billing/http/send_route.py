@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SEND_PATH = r"/api/v1/billing/send/(?P<type>overdue|upcoming|notification)"
-OPENAPI_PATH = r"/api/v1/billing/openapi\.json"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _PRINTABLE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?\Z")
 _READ_CHUNK = 1 << 16
