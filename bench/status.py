@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=2, help="threads per worker (more only adds GIL and lock contention on few cores)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per worker (more adds contention on few cores)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()
