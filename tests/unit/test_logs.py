@@ -27,3 +27,9 @@ def test_json_lines_carry_extra_fields_and_hide_secrets_and_phones() -> None:
     assert payload["action"] == "gateway.send"
     assert payload["api_key"] == "***"
     assert "super-secret" not in line and "999998888" not in line
+
+
+def test_identifiers_that_merely_contain_digit_runs_are_left_readable() -> None:
+    token = "c7f79b164c444a6faa05551234556f273f"
+    assert scrub_text(f"token {token} published") == f"token {token} published"
+    assert "999998888" not in scrub_text("jid 5511999998888@s.whatsapp.net")

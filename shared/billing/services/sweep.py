@@ -29,6 +29,7 @@ from billing.db.engine import unit_of_work
 from billing.errors import BrokerUnavailableError
 from billing.http import ratelimit
 from billing.services import sweep_steps as steps
+from billing.services import sweep_upkeep as upkeep
 from billing.services.publishing import Claimed, publish_claimed
 from billing.services.sweep_steps import InstanceRow
 
@@ -71,6 +72,9 @@ class SweepSummary:
     published: int = 0
     publish_deferred: int = 0
     rate_limit_buckets_purged: int = 0
+    stranded: int = 0
+    receipts_caught_up: int = 0
+    receipts_purged: int = 0
     out_of_time: bool = False
     steps: list[str] = field(default_factory=list)
 
@@ -135,6 +139,7 @@ class Sweeper:
     def unpublished(self) -> None:
         self.summary.steps.append("unpublished")
         self.summary.unpublished += self._claim_loop(steps.claim_unpublished, "unpublished")
+        self.summary.stranded += self._claim_loop(upkeep.claim_stranded, "stranded")
 
     def due(self) -> None:
         self.summary.steps.append("due")
@@ -205,7 +210,10 @@ class Sweeper:
     def purge(self) -> None:
         self.summary.steps.append("purge")
         with unit_of_work() as uow:
-            self.summary.rate_limit_buckets_purged = ratelimit.purge_expired(session=uow.session, now=self.clock.now())
+            now = self.clock.now()
+            self.summary.rate_limit_buckets_purged = ratelimit.purge_expired(session=uow.session, now=now)
+            self.summary.receipts_caught_up = upkeep.catch_up_receipts(session=uow.session, now=now, batch=BATCH)
+            self.summary.receipts_purged = upkeep.purge_receipts(session=uow.session, now=now)
             uow.commit()
 
     def log_summary(self, kind: str) -> None:
