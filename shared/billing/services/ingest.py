@@ -225,9 +225,10 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
         if stored is None:  # pragma: no cover - the conflicting row was deleted in between
             raise ConflictError("a concurrent request with the same idempotency key is still in progress")
         return _replay(stored, digest, key)
+    # position = the contact's index in the request, so status failures point at the ERP's own row.
     rows = [
-        store.contact_row(position=position, contact=item.contact, variation_id=item.variation_id, message=item.message)
-        for position, item in enumerate(rendered)
+        store.contact_row(position=item.index, contact=item.contact, variation_id=item.variation_id, message=item.message)
+        for item in rendered
     ]
     store.insert_contacts(rows, tenant_id=tenant, queue_id=queue_id, rendered_on=today, now=now, session=session)
     uow.commit()
