@@ -227,7 +227,9 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
         return _replay(stored, digest, key)
     # position = the contact's index in the request, so status failures point at the ERP's own row.
     rows = [
-        store.contact_row(position=item.index, contact=item.contact, variation_id=item.variation_id, message=item.message)
+        store.contact_row(
+            position=item.index, contact=item.contact, variation_id=item.variation_id, message=item.message
+        )
         for item in rendered
     ]
     store.insert_contacts(rows, tenant_id=tenant, queue_id=queue_id, rendered_on=today, now=now, session=session)
