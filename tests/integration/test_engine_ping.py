@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+from billing.db import engine as engine_module
+from billing.db.engine import unit_of_work
+from billing.errors import DatabaseUnavailableError
+
+
+def _terminate_pooled_backends(database_url: str) -> int:
+    name = database_url.rsplit("/", 1)[1]
+    conn = psycopg2.connect(database_url.rsplit("/", 1)[0] + "/postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_an_idle_pooled_connection_killed_by_the_server_is_replaced_transparently(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with unit_of_work() as uow:
+        assert uow.session.execute(sa.text("SELECT 1")).scalar() == 1
+    assert _terminate_pooled_backends(database_url) >= 1  # e.g. a database restart or failover
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
+    with unit_of_work() as uow:
+        assert uow.session.execute(sa.text("SELECT 2")).scalar() == 2
+
+
+def test_a_recently_used_connection_is_not_pinged_and_a_dead_one_answers_503_not_500(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with unit_of_work() as uow:
+        uow.session.execute(sa.text("SELECT 1"))
+    _terminate_pooled_backends(database_url)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 3600.0)  # just used: no ping, no extra round trip
+    with pytest.raises(DatabaseUnavailableError), unit_of_work() as uow:
+        uow.session.execute(sa.text("SELECT 1"))
+    with unit_of_work() as uow:  # the dead connection was discarded; the next request is served
+        assert uow.session.execute(sa.text("SELECT 3")).scalar() == 3
