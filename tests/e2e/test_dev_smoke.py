@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import RABBITMQ_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 BANNER = {
@@ -53,15 +54,12 @@ def read_banner(proc: subprocess.Popen[str], deadline: float) -> dict[str, str]:
     return found
 
 
-@pytest.mark.slow
-def test_billing_dev_serves_the_readme_example_to_completion(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "RABBITMQ_URL", "BILLING_"))}
-    env["BILLING_DEV_DATA_DIR"] = str(tmp_path / "dev-data")
-    env["BILLING_LOG_FORMAT"] = "text"
+def run_readme_example(env: dict[str, str], cwd: Path) -> None:
+    """Start ``billing dev`` with ``env``, post the README's example, follow it to ``completed``."""
     billing = Path(sys.executable).with_name("billing")
     proc = subprocess.Popen(
         [str(billing), "dev", "--port", "0"],
-        cwd=tmp_path,
+        cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -97,3 +95,31 @@ def test_billing_dev_serves_the_readme_example_to_completion(tmp_path: Path) -> 
             proc.kill()
             raise
     assert proc.returncode == 0
+
+
+def clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "RABBITMQ_URL", "BILLING_"))}
+
+
+@pytest.mark.slow
+def test_billing_dev_serves_the_readme_example_to_completion(tmp_path: Path) -> None:
+    """No configuration at all: embedded PostgreSQL, in-process token delivery."""
+    env = clean_environment()
+    env["BILLING_DEV_DATA_DIR"] = str(tmp_path / "dev-data")
+    env["BILLING_LOG_FORMAT"] = "text"
+    run_readme_example(env, tmp_path)
+
+
+@pytest.mark.slow
+def test_billing_dev_with_real_services_delivers_through_rabbitmq_and_the_connector(
+    tmp_path: Path, database_url: str, broker_prefix: str
+) -> None:
+    env = clean_environment()
+    env.update(
+        DATABASE_URL=database_url,
+        RABBITMQ_URL=RABBITMQ_URL,
+        BILLING_BROKER_QUEUE_PREFIX=broker_prefix,
+        BILLING_DEV_DATA_DIR=str(tmp_path / "dev-data"),
+        BILLING_LOG_FORMAT="text",
+    )
+    run_readme_example(env, tmp_path)
