@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from billing.db.chat import RECORD_OUTGOING_CTE
 from billing.domain.states import (
     CONTACT_CLAIMABLE,
     ContactStatus,
@@ -24,7 +25,6 @@ from billing.domain.states import (
     queue_transition,
     sources_for,
 )
-from billing.services.chat import RECORD_OUTGOING_CTE
 
 _C, _Q = ContactStatus, QueueStatus
 for _source in CONTACT_CLAIMABLE:
