@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.rabbit import RABBITMQ_URL, delete_topology
 
 os.environ.setdefault("BILLING_ENV", "test")
 os.environ.setdefault("BILLING_SECRET_KEY", "test-secret-key-0123456789abcdef")
 os.environ.setdefault("BILLING_LOG_LEVEL", "INFO")
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 TEMPLATE_DB = f"billing_tpl_{os.getpid()}"
 
 
@@ -84,28 +84,8 @@ def broker_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("BILLING_BROKER_QUEUE_PREFIX", prefix)
     _reset_caches()
     yield prefix
-    _delete_queues(prefix)
+    delete_topology(prefix)
     _reset_caches()
-
-
-def _delete_queues(prefix: str) -> None:
-    import pika
-
-    try:
-        conn = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
-    except pika.exceptions.AMQPError:
-        return
-    try:
-        channel = conn.channel()
-        for kind in ("overdue", "upcoming", "notification", "resume", "check_stale", "check_recovery"):
-            for name in (f"{prefix}.{kind}", f"{prefix}.{kind}.dlq"):
-                channel.queue_delete(name)
-        channel.exchange_delete(f"{prefix}.dlx")
-    except pika.exceptions.AMQPError:
-        pass
-    finally:
-        if conn.is_open:
-            conn.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RABBITMQ_URL
+from support.rabbit import RABBITMQ_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 BANNER = {

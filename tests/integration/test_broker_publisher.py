@@ -13,21 +13,9 @@ import pytest
 from billing.adapters.broker import REDELIVERIES_HEADER, PikaPublisher, Token, queue_names
 from billing.adapters.topology import declare_topology, declare_topology_async, work_queue_arguments
 from billing.errors import BrokerUnavailableError
+from support.rabbit import delete_topology
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-
-
-def delete_topology(prefix: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
-    try:
-        channel = connection.channel()
-        names = queue_names(prefix)
-        for queue in names.work:
-            channel.queue_delete(queue)
-            channel.queue_delete(names.dead_letter(queue))
-        channel.exchange_delete(names.dead_letter_exchange)
-    finally:
-        connection.close()
 
 
 @pytest.fixture

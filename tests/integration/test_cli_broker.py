@@ -5,7 +5,7 @@ import json
 import pika
 import pytest
 from billing.cli import main
-from conftest import RABBITMQ_URL
+from support.rabbit import RABBITMQ_URL
 
 
 def test_broker_declare_creates_every_work_and_dead_letter_queue(

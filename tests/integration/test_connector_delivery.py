@@ -19,6 +19,7 @@ import pika
 import pytest
 from billing.adapters.broker import REDELIVERIES_HEADER, PikaPublisher, Token, queue_names
 from billing.connector import Connector
+from support.rabbit import delete_topology
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 MAX_REDELIVERIES = 2
@@ -40,19 +41,6 @@ def target(request):
                             "body": request.get_data(as_text=True)}}) + "\\n")
     return ("handled" if STATUS < 300 else "try again"), STATUS
 """
-
-
-def delete_topology(prefix: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
-    try:
-        channel = connection.channel()
-        names = queue_names(prefix)
-        for queue in names.work:
-            channel.queue_delete(queue)
-            channel.queue_delete(names.dead_letter(queue))
-        channel.exchange_delete(names.dead_letter_exchange)
-    finally:
-        connection.close()
 
 
 @pytest.fixture

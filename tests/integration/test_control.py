@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,17 +22,6 @@ from support.send_factories import TenantSetup, headers, make_tenant
 
 
 @pytest.fixture
-def broker() -> Iterator[Any]:
-    from billing.adapters.broker import set_publisher
-    from billing.testing import InMemoryBroker
-
-    fake = InMemoryBroker()
-    set_publisher(fake)
-    yield fake
-    set_publisher(None)
-
-
-@pytest.fixture
 def acme(database_url: str, broker: Any) -> TenantSetup:
     return make_tenant("acme")
 
@@ -41,11 +29,6 @@ def acme(database_url: str, broker: Any) -> TenantSetup:
 @pytest.fixture
 def control() -> Any:
     return client("control")
-
-
-@pytest.fixture
-def send() -> Any:
-    return client("send")
 
 
 def act(control: Any, key: str, queue_id: str, action: Any, **kwargs: Any) -> Any:

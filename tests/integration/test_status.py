@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,17 +15,6 @@ TZ = ZoneInfo("America/Sao_Paulo")
 
 
 @pytest.fixture
-def broker() -> Iterator[Any]:
-    from billing.adapters.broker import set_publisher
-    from billing.testing import InMemoryBroker
-
-    fake = InMemoryBroker()
-    set_publisher(fake)
-    yield fake
-    set_publisher(None)
-
-
-@pytest.fixture
 def acme(database_url: str, broker: Any) -> TenantSetup:
     return make_tenant("acme")
 
@@ -34,11 +22,6 @@ def acme(database_url: str, broker: Any) -> TenantSetup:
 @pytest.fixture
 def status() -> Any:
     return client("status")
-
-
-@pytest.fixture
-def send() -> Any:
-    return client("send")
 
 
 def test_a_new_queue_answers_its_counters_progress_and_an_eta(acme: TenantSetup, status: Any, send: Any) -> None:
