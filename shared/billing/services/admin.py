@@ -1,66 +1,46 @@
-"""Administrative use cases behind the ``billing`` CLI (and the test factories)."""
+"""Administrative use cases behind the ``billing`` CLI (and the test factories).
+
+Tenants, their configuration and business hours live here; instances and API keys in
+``credentials``, templates in ``template_admin``, lookups in ``lookups`` (all re-exported, so callers
+use one module).
+"""
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session, col, delete, select
 
-from billing.crypto import encrypt_secret, generate_api_key, hash_webhook_secret
-from billing.db.models import (
-    ApiKey,
-    BillingConfig,
-    BusinessHoursWindow,
-    ClosedDate,
-    Template,
-    TemplateVariation,
-    Tenant,
-    WhatsAppInstance,
-)
-from billing.domain.states import TemplateType
-from billing.errors import ConflictError, NotFoundError, ValidationFailedError
+from billing.db.models import BillingConfig, BusinessHoursWindow, ClosedDate, Tenant
+from billing.errors import ConflictError, ValidationFailedError
+from billing.services.credentials import add_instance, create_api_key, revoke_api_key, update_instance
 from billing.services.default_templates import DEFAULT_TEMPLATES
+from billing.services.lookups import get_config, resolve_instance, resolve_tenant
+from billing.services.template_admin import MAX_VARIATIONS, add_template
+
+__all__ = [
+    "MAX_VARIATIONS",
+    "add_closed_date",
+    "add_instance",
+    "add_template",
+    "create_api_key",
+    "create_tenant",
+    "get_config",
+    "public_dict",
+    "resolve_instance",
+    "resolve_tenant",
+    "revoke_api_key",
+    "set_config",
+    "set_hours",
+    "update_instance",
+]
 
 DEFAULT_WEEKDAYS = (0, 1, 2, 3, 4)
 DEFAULT_OPEN, DEFAULT_CLOSE = time(8, 0), time(18, 0)
-MAX_VARIATIONS = 5
-
-
-def _as_uuid(ref: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return None
-
-
-def resolve_tenant(ref: str, *, session: Session) -> Tenant:
-    ref_id = _as_uuid(ref)
-    stmt = select(Tenant).where(Tenant.id == ref_id) if ref_id else select(Tenant).where(Tenant.name == ref)
-    tenant = session.exec(stmt).first()
-    if tenant is None:
-        raise NotFoundError(f"tenant {ref!r} not found")
-    return tenant
-
-
-def resolve_instance(tenant: Tenant, ref: str, *, session: Session) -> WhatsAppInstance:
-    ref_id = _as_uuid(ref)
-    cond = WhatsAppInstance.id == ref_id if ref_id else WhatsAppInstance.name == ref
-    inst = session.exec(select(WhatsAppInstance).where(WhatsAppInstance.tenant_id == tenant.id, cond)).first()
-    if inst is None:
-        raise NotFoundError(f"instance {ref!r} not found for tenant {tenant.name!r}")
-    return inst
-
-
-def get_config(tenant_id: uuid.UUID, *, session: Session) -> BillingConfig:
-    config = session.exec(select(BillingConfig).where(BillingConfig.tenant_id == tenant_id)).first()
-    if config is None:
-        raise NotFoundError("tenant has no billing configuration")
-    return config
 
 
 def _check_timezone(name: str) -> None:
@@ -117,201 +97,6 @@ def create_tenant(
         add_template(tenant, template_type=template_type, name=tpl_name, bodies=bodies, default=True, session=session)
     session.flush()
     return tenant
-
-
-def add_instance(
-    tenant: Tenant,
-    *,
-    session: Session,
-    name: str,
-    url: str,
-    api_key: str,
-    secret_key: str,
-    default: bool = False,
-    gateway_instance: str | None = None,
-    api_version: str = "v2",
-    webhook_secret: str | None = None,
-) -> WhatsAppInstance:
-    if not url.startswith(("http://", "https://")):
-        raise ValidationFailedError("gateway URL must start with http:// or https://")
-    if api_version not in {"v1", "v2"}:
-        raise ValidationFailedError("api version must be v1 or v2")
-    if not api_key:
-        raise ValidationFailedError("gateway API key must not be empty")
-    exists = session.exec(
-        select(WhatsAppInstance.id).where(WhatsAppInstance.tenant_id == tenant.id, WhatsAppInstance.name == name)
-    ).first()
-    if exists is not None:
-        raise ConflictError(f"instance {name!r} already exists for tenant {tenant.name!r}")
-    inst = WhatsAppInstance(
-        tenant_id=tenant.id,
-        name=name,
-        gateway_url=url.rstrip("/"),
-        gateway_instance=gateway_instance or name,
-        api_key_encrypted=encrypt_secret(api_key, secret_key=secret_key),
-        api_version=api_version,
-        webhook_secret_hash=hash_webhook_secret(webhook_secret) if webhook_secret else None,
-    )
-    session.add(inst)
-    session.flush()
-    config = get_config(tenant.id, session=session)
-    if default or config.default_instance_id is None:
-        config.default_instance_id = inst.id
-        session.add(config)
-    session.flush()
-    return inst
-
-
-def update_instance(
-    inst: WhatsAppInstance,
-    *,
-    session: Session,
-    secret_key: str,
-    url: str | None = None,
-    api_key: str | None = None,
-    webhook_secret: str | None = None,
-) -> WhatsAppInstance:
-    if url is not None:
-        if not url.startswith(("http://", "https://")):
-            raise ValidationFailedError("gateway URL must start with http:// or https://")
-        inst.gateway_url = url.rstrip("/")
-    if api_key is not None:
-        inst.api_key_encrypted = encrypt_secret(api_key, secret_key=secret_key)
-    if webhook_secret is not None:
-        inst.webhook_secret_hash = hash_webhook_secret(webhook_secret)
-    session.add(inst)
-    session.flush()
-    return inst
-
-
-def _parse_types(types: Sequence[str] | None) -> list[str] | None:
-    if not types:
-        return None
-    try:
-        return sorted({TemplateType(t.strip()).value for t in types if t.strip()})
-    except ValueError as exc:
-        raise ValidationFailedError(f"unknown template type in {list(types)!r}") from exc
-
-
-def _parse_cidrs(ips: Sequence[str] | None) -> list[str] | None:
-    if not ips:
-        return None
-    try:
-        return [str(ipaddress.ip_network(ip.strip(), strict=False)) for ip in ips if ip.strip()]
-    except ValueError as exc:
-        raise ValidationFailedError(f"invalid CIDR in {list(ips)!r}: {exc}") from exc
-
-
-def create_api_key(
-    tenant: Tenant,
-    *,
-    session: Session,
-    name: str,
-    types: Sequence[str] | None = None,
-    ips: Sequence[str] | None = None,
-    expires: date | None = None,
-    rate_limit: int | None = None,
-    now: datetime | None = None,
-) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext, which is shown once and never stored."""
-    now = now or datetime.now(UTC)
-    if expires is not None and datetime.combine(expires, time(0), tzinfo=UTC) <= now:
-        raise ValidationFailedError("expiry date must be in the future")
-    if rate_limit is not None and rate_limit < 1:
-        raise ValidationFailedError("rate limit must be a positive number of requests per minute")
-    if session.exec(select(ApiKey.id).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first():
-        raise ConflictError(f"API key {name!r} already exists for tenant {tenant.name!r}")
-    full, prefix, key_hash = generate_api_key()
-    key = ApiKey(
-        tenant_id=tenant.id,
-        name=name,
-        prefix=prefix,
-        key_hash=key_hash,
-        allowed_types=_parse_types(types),
-        allowed_ips=_parse_cidrs(ips),
-        expires_at=datetime.combine(expires, time(0), tzinfo=UTC) if expires else None,
-        rate_limit_per_minute=rate_limit,
-    )
-    session.add(key)
-    session.flush()
-    return key, full
-
-
-def revoke_api_key(tenant: Tenant, *, session: Session, name: str) -> ApiKey:
-    key = session.exec(select(ApiKey).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first()
-    if key is None:
-        raise NotFoundError(f"API key {name!r} not found for tenant {tenant.name!r}")
-    if key.active:
-        key.active = False
-        key.revoked_at = datetime.now(UTC)
-        session.add(key)
-        session.flush()
-    return key
-
-
-def add_template(
-    tenant: Tenant,
-    *,
-    session: Session,
-    template_type: TemplateType | str,
-    name: str,
-    bodies: Sequence[str],
-    default: bool = False,
-    weights: Sequence[int] | None = None,
-    variables_schema: dict[str, Any] | None = None,
-) -> Template:
-    from billing.domain.sanitize import sanitize_template_body
-    from billing.errors import TemplateError
-
-    try:
-        ttype = TemplateType(template_type)
-    except ValueError as exc:
-        raise ValidationFailedError(f"unknown template type {template_type!r}") from exc
-    if not 1 <= len(bodies) <= MAX_VARIATIONS:
-        raise ValidationFailedError(f"a template needs 1 to {MAX_VARIATIONS} bodies")
-    if weights is not None and (len(weights) != len(bodies) or any(w < 1 for w in weights)):
-        raise ValidationFailedError("weights must be positive and one per body")
-    clean: list[str] = []
-    for i, body in enumerate(bodies, start=1):
-        try:
-            clean.append(sanitize_template_body(body))
-        except TemplateError as exc:
-            raise ValidationFailedError(f"body {i}: {exc}") from exc
-    if variables_schema is not None:
-        _check_json_schema(variables_schema)
-    if session.exec(select(Template.id).where(Template.tenant_id == tenant.id, Template.name == name)).first():
-        raise ConflictError(f"template {name!r} already exists for tenant {tenant.name!r}")
-    if default:
-        for other in session.exec(
-            select(Template).where(
-                Template.tenant_id == tenant.id, Template.template_type == ttype.value, col(Template.is_default)
-            )
-        ):
-            other.is_default = False
-            session.add(other)
-        session.flush()
-    template = Template(
-        tenant_id=tenant.id, template_type=ttype.value, name=name, is_default=default, variables_schema=variables_schema
-    )
-    session.add(template)
-    session.flush()
-    for position, body in enumerate(clean, start=1):
-        weight = weights[position - 1] if weights else 1
-        session.add(
-            TemplateVariation(tenant_id=tenant.id, template_id=template.id, position=position, body=body, weight=weight)
-        )
-    session.flush()
-    return template
-
-
-def _check_json_schema(schema: dict[str, Any]) -> None:
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import SchemaError
-
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        raise ValidationFailedError(f"invalid JSON Schema: {exc.message}") from exc
 
 
 def set_hours(

@@ -1,0 +1,79 @@
+"""Saving message templates: sanitised, compiled, 1-5 weighted variations, optional JSON Schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from billing.db.models import Template, TemplateVariation, Tenant
+from billing.domain.states import TemplateType
+from billing.errors import ConflictError, ValidationFailedError
+
+MAX_VARIATIONS = 5
+
+
+def add_template(
+    tenant: Tenant,
+    *,
+    session: Session,
+    template_type: TemplateType | str,
+    name: str,
+    bodies: Sequence[str],
+    default: bool = False,
+    weights: Sequence[int] | None = None,
+    variables_schema: dict[str, Any] | None = None,
+) -> Template:
+    from billing.domain.sanitize import sanitize_template_body
+    from billing.errors import TemplateError
+
+    try:
+        ttype = TemplateType(template_type)
+    except ValueError as exc:
+        raise ValidationFailedError(f"unknown template type {template_type!r}") from exc
+    if not 1 <= len(bodies) <= MAX_VARIATIONS:
+        raise ValidationFailedError(f"a template needs 1 to {MAX_VARIATIONS} bodies")
+    if weights is not None and (len(weights) != len(bodies) or any(w < 1 for w in weights)):
+        raise ValidationFailedError("weights must be positive and one per body")
+    clean: list[str] = []
+    for i, body in enumerate(bodies, start=1):
+        try:
+            clean.append(sanitize_template_body(body))
+        except TemplateError as exc:
+            raise ValidationFailedError(f"body {i}: {exc}") from exc
+    if variables_schema is not None:
+        _check_json_schema(variables_schema)
+    if session.exec(select(Template.id).where(Template.tenant_id == tenant.id, Template.name == name)).first():
+        raise ConflictError(f"template {name!r} already exists for tenant {tenant.name!r}")
+    if default:
+        for other in session.exec(
+            select(Template).where(
+                Template.tenant_id == tenant.id, Template.template_type == ttype.value, col(Template.is_default)
+            )
+        ):
+            other.is_default = False
+            session.add(other)
+        session.flush()
+    template = Template(
+        tenant_id=tenant.id, template_type=ttype.value, name=name, is_default=default, variables_schema=variables_schema
+    )
+    session.add(template)
+    session.flush()
+    for position, body in enumerate(clean, start=1):
+        weight = weights[position - 1] if weights else 1
+        session.add(
+            TemplateVariation(tenant_id=tenant.id, template_id=template.id, position=position, body=body, weight=weight)
+        )
+    session.flush()
+    return template
+
+
+def _check_json_schema(schema: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise ValidationFailedError(f"invalid JSON Schema: {exc.message}") from exc
