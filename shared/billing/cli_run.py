@@ -19,7 +19,7 @@ def cmd_connector(args: argparse.Namespace) -> int:
 
     if not args.sender_url and not args.sweeper_url:
         raise cli.UsageError("give --sender-url and/or --sweeper-url (the functions to deliver tokens to)")
-    run_connector(sender_target=args.sender_url, sweeper_target=args.sweeper_url)
+    run_connector(sender_target=args.sender_url, sweeper_target=args.sweeper_url, metrics_port=args.metrics_port)
     return 0
 
 
@@ -126,6 +126,7 @@ def register(sub: Any) -> None:
     conn = sub.add_parser("connector", help="RabbitMQ -> trigger functions bridge")
     conn.add_argument("--sender-url", help="URL of the sender function")
     conn.add_argument("--sweeper-url", help="URL of the sweeper function")
+    conn.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /livez on this port")
     conn.set_defaults(handler=cmd_connector)
 
     queue = sub.add_parser("queue", help="operator views of a queue").add_subparsers(dest="sub", required=True)

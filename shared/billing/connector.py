@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
 
+from billing import metrics
 from billing.adapters.broker import REDELIVERIES_HEADER, Token
 from billing.adapters.topology import declare_topology_async, queue_names
 from billing.errors import BrokerUnavailableError, ConfigurationError
@@ -97,6 +98,11 @@ class Connector:
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)
+
+    def is_consuming(self) -> bool:
+        """Ready: consumers registered, not stopping, and the broker connection up."""
+        connection = self._connection
+        return bool(self._consumers) and not self._stopping and connection is not None and not connection.is_closed
 
     async def start(self) -> None:
         """Connect, declare the topology and start consuming. Raises ``BrokerUnavailableError``."""
@@ -195,11 +201,14 @@ class Connector:
         # A failed ack or reject (connection lost) only means the broker redelivers: harmless.
         if outcome == "handled":
             await _quietly(message.ack())
+            metrics.record_delivery(queue, "acked")
             logger.info("token delivered", extra={"action": "connector.ack", **extra})
         elif outcome == "poison" or redeliveries >= self._max_redeliveries:
             await _quietly(message.reject(requeue=False))
+            metrics.record_delivery(queue, "dead_lettered")
             logger.error("token dead-lettered", extra={"action": "connector.dead_letter", **extra})
         else:
+            metrics.record_delivery(queue, "redelivered")
             await self._redeliver_later(queue, message, redeliveries + 1, extra)
 
     async def _deliver(self, target: Target, token: Token, extra: dict[str, Any]) -> DeliveryOutcome:
@@ -269,9 +278,18 @@ def run_connector(
     sender_target: Target | None,
     sweeper_target: Target | None,
     url: str | None = None,
+    metrics_port: int | None = None,
 ) -> None:
-    """Run the connector until SIGTERM or SIGINT (blocking). Entry point of ``billing connector``."""
+    """Run the connector until SIGTERM or SIGINT (blocking). Entry point of ``billing connector``.
+
+    With ``metrics_port``, ``GET /metrics`` and ``GET /healthz`` are served on that port (probes and
+    Prometheus; the connector has no other HTTP surface).
+    """
     connector = Connector(sender_target=sender_target, sweeper_target=sweeper_target, url=url)
+    if metrics_port is not None:
+        from billing.probe_server import start_probe_server
+
+        start_probe_server(metrics_port, healthy=connector.is_consuming)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -29,6 +29,7 @@ _STATUSES = ("sent", "failed", "cancelled", "unknown", "expired", "skipped")
 
 _lock = threading.Lock()
 _registry: CollectorRegistry | None = None
+_connector_registry: CollectorRegistry | None = None
 _local: dict[str, Any] = {}
 
 
@@ -95,3 +96,34 @@ def render() -> bytes:
     from prometheus_client import generate_latest
 
     return bytes(generate_latest(_get_registry()))
+
+
+def _get_connector_registry() -> CollectorRegistry:
+    """The connector's own counters only: the database totals are exported by the functions, and a
+    second exporter of them would double every series."""
+    global _connector_registry
+    with _lock:
+        if _connector_registry is None:
+            from prometheus_client import CollectorRegistry, Counter
+
+            registry = CollectorRegistry()
+            _local["deliveries"] = Counter(
+                "billing_connector_deliveries",
+                "Tokens the connector handed to a function, by what became of them",
+                ["queue", "outcome"],
+                registry=registry,
+            )
+            _connector_registry = registry
+        return _connector_registry
+
+
+def record_delivery(queue: str, outcome: str) -> None:
+    """``outcome``: acked, redelivered or dead_lettered."""
+    _get_connector_registry()
+    _local["deliveries"].labels(queue=queue, outcome=outcome).inc()
+
+
+def render_connector() -> bytes:
+    from prometheus_client import generate_latest
+
+    return bytes(generate_latest(_get_connector_registry()))

@@ -342,3 +342,29 @@ def test_a_connector_running_in_a_dev_server_thread_stops_on_request(prefix: str
     thread.join(timeout=15)
     assert not thread.is_alive()
     assert len(received) == 1
+
+
+def test_the_probe_server_reports_readiness_and_counts_deliveries(prefix: str, publisher: PikaPublisher) -> None:
+    import httpx
+    from billing.probe_server import start_probe_server
+
+    names = queue_names(prefix)
+    connector = make_connector(prefix, sender=lambda token: True)
+    server = start_probe_server(0, healthy=connector.is_consuming, host="127.0.0.1")
+    base = f"http://127.0.0.1:{server.server_port}"
+    readiness: list[int] = [httpx.get(f"{base}/healthz").status_code]  # not consuming yet
+
+    async def scenario() -> None:
+        readiness.append(httpx.get(f"{base}/healthz").status_code)
+        publisher.publish(names.notification, Token(kind="queue", queue_id="q-probe"), priority=1)
+        await eventually(lambda: queue_depth(names.notification) == 0 and connector.in_flight == 0)
+
+    try:
+        run_with_connector(connector, scenario)
+        readiness.append(httpx.get(f"{base}/healthz").status_code)  # stopped
+        assert readiness == [503, 200, 503]
+        assert httpx.get(f"{base}/livez").status_code == 200
+        metrics = httpx.get(f"{base}/metrics").text
+        assert f'billing_connector_deliveries_total{{outcome="acked",queue="{names.notification}"}} 1.0' in metrics
+    finally:
+        server.shutdown()

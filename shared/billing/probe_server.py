@@ -1,0 +1,46 @@
+"""A tiny HTTP server for processes that serve no functions (``billing connector``): probes and metrics.
+
+``GET /healthz`` is 200 while ``healthy()`` says so (readiness), ``GET /livez`` is 200 while the process
+answers (liveness), ``GET /metrics`` is the Prometheus exposition of the connector's counters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+logger = logging.getLogger(__name__)
+
+
+def start_probe_server(port: int, *, healthy: Callable[[], bool], host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104 - probes come from the kubelet
+    """Serve in a daemon thread; returns the server (``shutdown()`` stops it)."""
+    from billing.metrics import CONTENT_TYPE, render_connector
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                self._answer(200, render_connector(), CONTENT_TYPE)
+            elif self.path == "/healthz":
+                ok = healthy()
+                self._answer(200 if ok else 503, b"ok\n" if ok else b"not consuming\n", "text/plain")
+            elif self.path == "/livez":
+                self._answer(200, b"ok\n", "text/plain")
+            else:
+                self._answer(404, b"not found\n", "text/plain")
+
+        def _answer(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            logger.debug("probe %s", format % args, extra={"action": "probe.request"})
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="probe-server", daemon=True).start()
+    logger.info("probe server listening", extra={"action": "probe.start", "port": server.server_port})
+    return server
