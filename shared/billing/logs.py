@@ -18,7 +18,7 @@ _STANDARD_ATTRS = frozenset(
 )
 _SECRET_KEYS = frozenset({"api_key", "apikey", "password", "secret", "token", "authorization", "key"})
 # Runs of 8+ digits (optionally led by +) look like phone numbers: keep the first 4 and last 2 digits.
-_PHONE_RE = re.compile(r"(?<![0-9A-Za-z])\+?\d{8,15}(?![0-9A-Za-z])")
+_PHONE_RE = re.compile(r"(?<![0-9A-Za-z-])\+?\d{8,15}(?![0-9A-Za-z-])")
 
 
 def mask_phone(phone: str | None) -> str:

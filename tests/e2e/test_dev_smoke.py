@@ -83,6 +83,12 @@ def run_readme_example(env: dict[str, str], cwd: Path) -> None:
                 time.sleep(0.5)
             assert status.get("status") == "completed", status
             assert status["sent"] == accepted["accepted"] == len(body["contacts"])  # type: ignore[arg-type]
+            # The simulator posts delivery receipts to the webhook function: read counts follow.
+            deadline = time.monotonic() + 30
+            while status["read"] != status["sent"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = client.get(status_url).json()
+            assert status["delivered"] == status["read"] == status["sent"], status
         messages = httpx.get(f"{banner['simulator']}/_sim/messages", timeout=10).json()
         texts = [m["text"] for m in (messages["messages"] if isinstance(messages, dict) else messages)]
         assert len(texts) == len(body["contacts"])  # type: ignore[arg-type]

@@ -32,4 +32,6 @@ def test_json_lines_carry_extra_fields_and_hide_secrets_and_phones() -> None:
 def test_identifiers_that_merely_contain_digit_runs_are_left_readable() -> None:
     token = "c7f79b164c444a6faa05551234556f273f"
     assert scrub_text(f"token {token} published") == f"token {token} published"
+    contact_id = "36310057-d0b1-4da3-ad58-3f20cc06d2cf"
+    assert scrub_text(f"contact_id={contact_id}") == f"contact_id={contact_id}"
     assert "999998888" not in scrub_text("jid 5511999998888@s.whatsapp.net")
