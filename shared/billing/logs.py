@@ -97,6 +97,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("pika", "aiormq", "aio_pika", "httpx", "httpcore", "werkzeug", "alembic.runtime.plugins"):
+    for noisy in ("pika", "aiormq", "aio_pika", "httpx", "httpcore", "werkzeug", "alembic.runtime.plugins", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     _configured = True
