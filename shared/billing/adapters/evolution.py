@@ -6,199 +6,49 @@ Every gateway answer becomes a ``SendOutcome`` from a closed set; network troubl
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import tenacity
 
+from billing.adapters.evolution_answers import (  # re-exported: callers import one module
+    ErrorInfo,
+    GatewayConfig,
+    HealthState,
+    OutcomeKind,
+    SendOutcome,
+    _transport_outcome,
+    classify_response,
+    parse_error_body,
+    parse_retry_after,
+    to_number,
+)
 from billing.errors import GatewayError
-from billing.logs import mask_phone, scrub_text
+from billing.logs import mask_phone
 
 logger = logging.getLogger(__name__)
 
-_DOWN_MARKERS = ("connection closed", "cannot read properties of undefined", "not connected")
-_MAX_ERROR_CHARS = 200
 
-
-class HealthState(StrEnum):
-    OPEN = "open"
-    CONNECTING = "connecting"
-    CLOSE = "close"
-    UNREACHABLE = "unreachable"
-
-
-class OutcomeKind(StrEnum):
-    SENT = "sent"
-    INVALID_NUMBER = "invalid_number"
-    INSTANCE_DOWN = "instance_down"
-    REJECTED = "rejected"
-    TRANSIENT = "transient"
-
-
-@dataclass(frozen=True, slots=True)
-class SendOutcome:
-    """What became of one send. ``delivery_unknown``: the gateway may have sent it (read timeout)."""
-
-    kind: OutcomeKind
-    message_id: str | None = None
-    remote_jid: str | None = None
-    status_code: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    latency_s: float = 0.0
-    delivery_unknown: bool = False
-
-    @property
-    def is_permanent(self) -> bool:
-        return self.kind in (OutcomeKind.INVALID_NUMBER, OutcomeKind.REJECTED)
-
-    @property
-    def looks_like_disconnection(self) -> bool:
-        """The instance (or the gateway itself) looks down: worth a health check before sending more."""
-        if self.kind is OutcomeKind.INSTANCE_DOWN:
-            return True
-        return self.kind is OutcomeKind.TRANSIENT and self.status_code is None and not self.delivery_unknown
-
-
-@dataclass(frozen=True)
-class GatewayConfig:
-    base_url: str
-    instance: str
-    api_key: str = field(repr=False)
-    api_version: str = "v2"
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 30.0
-    typing_delay_ms: int = 0
-
-    @property
-    def cache_key(self) -> tuple[str, str, str, str]:
-        digest = hashlib.sha256(self.api_key.encode()).hexdigest()
-        return (self.base_url.rstrip("/"), self.instance, digest, self.api_version)
-
-
-# --- reading the gateway's answers ------------------------------------------------------------------
-
-
-@dataclass
-class ErrorInfo:
-    """What an error body says, whatever its shape (string, list of strings/lists/objects, Boom)."""
-
-    messages: list[str] = field(default_factory=list)
-    not_on_whatsapp: bool = False
-    license_required: bool = False
-
-    @property
-    def text(self) -> str:
-        return "; ".join(self.messages)
-
-
-def _walk(node: Any, info: ErrorInfo, depth: int = 0) -> None:
-    if depth > 8:
-        return
-    if isinstance(node, str):
-        info.messages.append(node)
-    elif isinstance(node, list):
-        for item in node:
-            _walk(item, info, depth + 1)
-    elif isinstance(node, dict):
-        if node.get("exists") is False:
-            info.not_on_whatsapp = True
-            return
-        if node.get("code") == "LICENSE_REQUIRED":
-            info.license_required = True
-        for key in ("message", "response", "output", "payload"):
-            if key in node:
-                _walk(node[key], info, depth + 1)
-
-
-def parse_error_body(raw: bytes) -> ErrorInfo:
-    """Never raises: unknown shapes and non-JSON bodies become a short text."""
-    info = ErrorInfo()
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        text = raw[:_MAX_ERROR_CHARS].decode("utf-8", "replace").strip()
-        if text:
-            info.messages.append(text)
-        return info
-    _walk(body, info)
-    if not info.messages and isinstance(body, dict) and isinstance(body.get("error"), str):
-        info.messages.append(body["error"])
-    return info
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def _short(text: str) -> str:
-    return scrub_text(text)[:_MAX_ERROR_CHARS] or "no details"
-
-
-def classify_response(status: int, raw: bytes, headers: httpx.Headers | None = None) -> SendOutcome:
-    """Turn one HTTP answer to ``sendText`` into an outcome (latency is filled in by the caller)."""
-    if 200 <= status < 300:
-        try:
-            body = json.loads(raw)
-            key = body["key"]
-            return SendOutcome(OutcomeKind.SENT, str(key["id"]), str(key.get("remoteJid") or ""), status)
-        except (ValueError, KeyError, TypeError):
-            return SendOutcome(OutcomeKind.SENT, status_code=status, error="answer without a message id")
-    info = parse_error_body(raw)
-    lowered = info.text.lower()
-    retry_after = parse_retry_after((headers or httpx.Headers()).get("retry-after"))
-    if info.not_on_whatsapp and 400 <= status < 500:
-        return SendOutcome(OutcomeKind.INVALID_NUMBER, status_code=status, error="number is not on WhatsApp")
-    if info.license_required:
-        return SendOutcome(OutcomeKind.REJECTED, status_code=status, error="gateway not license-activated")
-    if any(marker in lowered for marker in _DOWN_MARKERS):
-        return SendOutcome(OutcomeKind.INSTANCE_DOWN, status_code=status, error=_short(info.text))
-    if status == 404 and not lowered.startswith("cannot "):
-        return SendOutcome(OutcomeKind.INSTANCE_DOWN, status_code=status, error=_short(info.text))
-    if status in (408, 425, 429) or status >= 500 or "timed out" in lowered:
-        return SendOutcome(
-            OutcomeKind.TRANSIENT,
-            status_code=status,
-            error=_short(info.text),
-            retry_after=retry_after,
-            delivery_unknown=status == 504,
-        )
-    return SendOutcome(OutcomeKind.REJECTED, status_code=status, error=_short(info.text))
-
-
-def _transport_outcome(exc: httpx.TransportError) -> SendOutcome:
-    # Once the request is on the wire the gateway may send the message even though we saw no answer.
-    unknown = isinstance(exc, (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError))
-    return SendOutcome(OutcomeKind.TRANSIENT, error=type(exc).__name__, delivery_unknown=unknown)
-
-
-def to_number(phone: str) -> str:
-    """E.164 (or anything typed) -> the digits Evolution expects; JIDs pass through untouched."""
-    return phone if "@" in phone else re.sub(r"\D", "", phone)
+__all__ = [
+    "ErrorInfo",
+    "EvolutionClient",
+    "GatewayConfig",
+    "HealthState",
+    "OutcomeKind",
+    "SendOutcome",
+    "classify_response",
+    "close_all_clients",
+    "get_client",
+    "parse_error_body",
+    "parse_retry_after",
+    "to_number",
+]
 
 
 # --- the client --------------------------------------------------------------------------------------
