@@ -34,6 +34,11 @@ from billing.logs import mask_phone
 
 logger = logging.getLogger(__name__)
 
+# Evolution runs on Node, whose HTTP server closes keep-alive sockets idle for 5 s by default. Reusing
+# one just as the gateway closes it fails after the request went out, which we must treat as "maybe
+# sent" (the contact becomes unknown, never resent). Never reuse a socket idle for 4 s or more.
+KEEPALIVE_EXPIRY_S = 4.0
+
 
 __all__ = [
     "ErrorInfo",
@@ -81,7 +86,9 @@ class EvolutionClient:
             headers={"apikey": config.api_key},
             timeout=self._timeout(config.typing_delay_ms),
             transport=transport,
-            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=60.0),
+            limits=httpx.Limits(
+                max_connections=20, max_keepalive_connections=10, keepalive_expiry=KEEPALIVE_EXPIRY_S
+            ),
         )
 
     def _timeout(self, delay_ms: int) -> httpx.Timeout:
