@@ -23,6 +23,7 @@ BANNER = {
     "base_url": re.compile(r"billing dev is up at (\S+)"),
     "api_key": re.compile(r"API key \(demo tenant\): (\S+)"),
     "simulator": re.compile(r"Gateway simulator: (\S+)"),
+    "database_url": re.compile(r"export DATABASE_URL='([^']+)'"),
 }
 
 
@@ -89,6 +90,17 @@ def run_readme_example(env: dict[str, str], cwd: Path) -> None:
                 time.sleep(0.2)
                 status = client.get(status_url).json()
             assert status["delivered"] == status["read"] == status["sent"], status
+        # The printed DATABASE_URL lets the operator CLI reach the same (possibly embedded) database.
+        watch = subprocess.run(
+            [str(billing), "queue", "watch", accepted["queue_id"], "--once"],
+            env={**env, "DATABASE_URL": banner["database_url"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert watch.returncode == 0, watch.stderr
+        assert json.loads(watch.stdout)["status"] == "completed"
         messages = httpx.get(f"{banner['simulator']}/_sim/messages", timeout=10).json()
         texts = [m["text"] for m in (messages["messages"] if isinstance(messages, dict) else messages)]
         assert len(texts) == len(body["contacts"])  # type: ignore[arg-type]

@@ -78,9 +78,9 @@ def _sweeper_loop(deliver: Callable[[Token], bool], stop: threading.Event) -> No
             logger.exception("sweeper tick failed", extra={"action": "dev.sweep_failed"})
 
 
-def _banner(base_url: str, api_key: str, simulator_url: str | None) -> str:
+def _banner(base_url: str, api_key: str, simulator_url: str | None, database_url: str) -> str:
     example = {
-        "external_id": "demo-001",
+        "external_id": "banner-001",
         "contacts": [
             {
                 "phone": "+55 11 99999-8888",
@@ -105,6 +105,7 @@ def _banner(base_url: str, api_key: str, simulator_url: str | None) -> str:
             if simulator_url
             else ""
         )
+        + f"The billing CLI in another terminal: export DATABASE_URL='{database_url}'\n"
         + "Press Ctrl-C to stop.\n\n"
     )
 
@@ -179,7 +180,8 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     threading.Thread(target=_sweeper_loop, args=(deliver_sweeper, stop), name="sweeper", daemon=True).start()
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
 
-    sys.stdout.write(_banner(base_url, demo.api_key, gateway_url if sim is not None else None))
+    simulator_url = gateway_url if sim is not None else None
+    sys.stdout.write(_banner(base_url, demo.api_key, simulator_url, get_settings().database_url))
     sys.stdout.flush()
     logger.info("billing dev ready", extra={"action": "dev.ready", "base_url": base_url})
     if ready is not None:
