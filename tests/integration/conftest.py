@@ -21,6 +21,23 @@ def broker() -> Iterator[Any]:
 
 
 @pytest.fixture
+def gateway_sim(database_url: str, broker_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The real stack around a running simulator: this test's database and queues, pacing off."""
+    from billing.adapters.broker import reset_publisher, set_publisher
+    from billing.adapters.evolution import close_all_clients
+    from billing.config import reset_settings_cache
+    from billing.sim.server import running_simulator
+
+    monkeypatch.setenv("BILLING_PACING_DISABLED", "true")
+    reset_settings_cache()
+    set_publisher(None)
+    with running_simulator() as handle:
+        yield handle
+    reset_publisher()
+    close_all_clients()
+
+
+@pytest.fixture
 def send() -> Any:
     """A test client of the send function."""
     from support.ops_factories import client

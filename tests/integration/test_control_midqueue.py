@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,26 +18,10 @@ CONTACTS = 12
 
 
 @pytest.fixture
-def sim(database_url: str, broker_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from billing.adapters.broker import reset_publisher, set_publisher
-    from billing.adapters.evolution import close_all_clients
-    from billing.config import reset_settings_cache
-    from billing.sim.server import running_simulator
-
-    monkeypatch.setenv("BILLING_PACING_DISABLED", "true")
-    reset_settings_cache()
-    set_publisher(None)
-    with running_simulator() as handle:
-        yield handle
-    reset_publisher()
-    close_all_clients()
-
-
-@pytest.fixture
-def acme(sim: Any) -> TenantSetup:
+def acme(gateway_sim: Any) -> TenantSetup:
     setup = make_tenant("acme")
-    point_instance_at(sim, "acme")
-    sim.client.set_latency(LATENCY_MS)
+    point_instance_at(gateway_sim, "acme")
+    gateway_sim.client.set_latency(LATENCY_MS)
     return setup
 
 
@@ -50,9 +33,9 @@ def start_sender(queue_id: str) -> threading.Thread:
     return thread
 
 
-def wait_for_messages(sim: Any, n: int, timeout_s: float = 20.0) -> None:
+def wait_for_messages(gateway_sim: Any, n: int, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
-    while len(sim.client.messages()) < n:
+    while len(gateway_sim.client.messages()) < n:
         assert time.monotonic() < deadline, "the sender did not get going"
         time.sleep(0.02)
 
@@ -63,43 +46,45 @@ def act(key: str, queue_id: str, action: str) -> tuple[Any, float]:
 
 
 def test_pause_stops_the_sender_before_its_next_message_and_resume_finishes_the_queue(
-    acme: TenantSetup, sim: Any
+    acme: TenantSetup, gateway_sim: Any
 ) -> None:
     queue_id = create_queue(client("send"), acme.key, CONTACTS, kind="notification")
     purge_all()
     sender = start_sender(queue_id)
-    wait_for_messages(sim, 3)
+    wait_for_messages(gateway_sim, 3)
     response, acknowledged_at = act(acme.key, queue_id, "pause")
     assert response.status_code == 200 and response.get_json()["status"] == "paused"
     sender.join(timeout=30)
     assert not sender.is_alive()
-    messages = sim.client.messages()
+    messages = gateway_sim.client.messages()
     after_ack = [m for m in messages if m["received_wall"] > acknowledged_at]
     assert len(after_ack) <= 1  # at most the one already in flight
     assert len(messages) < CONTACTS
     row = queue_row(queue_id)
     assert row["status"] == "paused" and row["sent"] == len(messages) and row["processing_by"] is None
     time.sleep(0.5)
-    assert len(sim.client.messages()) == len(messages)  # still nothing while paused
+    assert len(gateway_sim.client.messages()) == len(messages)  # still nothing while paused
 
     response, _ = act(acme.key, queue_id, "resume")
     assert response.status_code == 200
     run_sender_until_idle()
-    numbers = [m["number"] for m in sim.client.messages()]
+    numbers = [m["number"] for m in gateway_sim.client.messages()]
     assert len(numbers) == len(set(numbers)) == CONTACTS
     assert queue_row(queue_id)["status"] == "completed"
 
 
-def test_cancel_mid_queue_leaves_no_pending_contact_and_the_queue_cancelled(acme: TenantSetup, sim: Any) -> None:
+def test_cancel_mid_queue_leaves_no_pending_contact_and_the_queue_cancelled(
+    acme: TenantSetup, gateway_sim: Any
+) -> None:
     queue_id = create_queue(client("send"), acme.key, CONTACTS, kind="notification")
     purge_all()
     sender = start_sender(queue_id)
-    wait_for_messages(sim, 2)
+    wait_for_messages(gateway_sim, 2)
     response, acknowledged_at = act(acme.key, queue_id, "cancel")
     assert response.status_code == 200 and response.get_json()["status"] == "cancelled"
     sender.join(timeout=30)
     assert not sender.is_alive()
-    messages = sim.client.messages()
+    messages = gateway_sim.client.messages()
     assert len([m for m in messages if m["received_wall"] > acknowledged_at]) <= 1
     statuses = contact_statuses(queue_id)
     assert set(statuses) <= {"sent", "cancelled"}, statuses

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,25 +19,9 @@ from support.sweep_support import (
 
 
 @pytest.fixture
-def env(database_url: str, broker_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from billing.adapters.broker import reset_publisher, set_publisher
-    from billing.adapters.evolution import close_all_clients
-    from billing.config import reset_settings_cache
-    from billing.sim.server import running_simulator
-
-    monkeypatch.setenv("BILLING_PACING_DISABLED", "true")
-    reset_settings_cache()
-    set_publisher(None)
-    with running_simulator() as sim:
-        yield sim
-    reset_publisher()
-    close_all_clients()
-
-
-@pytest.fixture
-def acme(env: Any) -> TenantSetup:
+def acme(gateway_sim: Any) -> TenantSetup:
     setup = make_tenant("acme")
-    point_instance_at(env, "acme")
+    point_instance_at(gateway_sim, "acme")
     return setup
 
 
@@ -47,7 +30,7 @@ def sent_numbers(sim: Any) -> list[str]:
 
 
 def test_a_killed_workers_queue_is_finished_by_the_sweeper_without_duplicates(
-    acme: TenantSetup, send: Any, env: Any
+    acme: TenantSetup, send: Any, gateway_sim: Any
 ) -> None:
     from billing.services.sweep import run_tick
 
@@ -68,14 +51,14 @@ def test_a_killed_workers_queue_is_finished_by_the_sweeper_without_duplicates(
     row = queue_row(queue_id)
     assert row["status"] == "completed" and (row["sent"], row["unknown"]) == (5, 1)
     assert contact_statuses(queue_id) == {"sent": 5, "unknown": 1}
-    numbers = sent_numbers(env)
+    numbers = sent_numbers(gateway_sim)
     assert len(numbers) == len(set(numbers)) == 3  # contacts 3, 4, 5 only: nothing resent
     assert "5511980000002" not in numbers
     assert run_tick().published == 0  # nothing left to do
 
 
 def test_a_queue_created_while_rabbitmq_was_down_is_published_and_completed_after(
-    acme: TenantSetup, send: Any, env: Any
+    acme: TenantSetup, send: Any, gateway_sim: Any
 ) -> None:
     from billing.adapters.broker import PikaPublisher, set_publisher
     from billing.services.sweep import run_tick
@@ -92,10 +75,10 @@ def test_a_queue_created_while_rabbitmq_was_down_is_published_and_completed_afte
     assert queue_row(queue_id)["published_at"] is not None
     run_sender_until_idle()
     assert queue_row(queue_id)["status"] == "completed"
-    assert len(sent_numbers(env)) == 3
+    assert len(sent_numbers(gateway_sim)) == 3
 
 
-def test_a_scheduled_queue_starts_at_its_time(acme: TenantSetup, send: Any, env: Any) -> None:
+def test_a_scheduled_queue_starts_at_its_time(acme: TenantSetup, send: Any, gateway_sim: Any) -> None:
     from billing.services.sweep import run_tick
 
     start = datetime.now(UTC) + timedelta(hours=1)
@@ -109,7 +92,7 @@ def test_a_scheduled_queue_starts_at_its_time(acme: TenantSetup, send: Any, env:
     assert row["status"] == "completed" and row["sent"] == 2
 
 
-def test_a_parked_queue_is_woken_when_its_resume_at_comes(acme: TenantSetup, send: Any, env: Any) -> None:
+def test_a_parked_queue_is_woken_when_its_resume_at_comes(acme: TenantSetup, send: Any, gateway_sim: Any) -> None:
     from billing.services.sweep import run_tick
 
     queue_id = create_queue(send, acme.key, 2, kind="notification")
@@ -122,10 +105,10 @@ def test_a_parked_queue_is_woken_when_its_resume_at_comes(acme: TenantSetup, sen
     assert queue_row(queue_id)["status"] == "completed"
 
 
-def test_a_recovered_instances_queues_resume(acme: TenantSetup, send: Any, env: Any) -> None:
+def test_a_recovered_instances_queues_resume(acme: TenantSetup, send: Any, gateway_sim: Any) -> None:
     from billing.services.sweep import run_tick
 
-    env.client.set_state("loja-centro", "close")
+    gateway_sim.client.set_state("loja-centro", "close")
     queue_id = create_queue(send, acme.key, 3, kind="notification")
     run_sender_until_idle()
     assert queue_row(queue_id)["status"] == "instance_down"
@@ -133,7 +116,7 @@ def test_a_recovered_instances_queues_resume(acme: TenantSetup, send: Any, env: 
     still_down = run_tick(clock=minute_later)
     assert (still_down.instances_checked, still_down.recovered_queues) == (1, 0)
     assert run_tick(clock=minute_later).instances_checked == 0  # one check per instance per minute
-    env.client.set_state("loja-centro", "open")
+    gateway_sim.client.set_state("loja-centro", "open")
     summary = run_tick(clock=OffsetClock(timedelta(minutes=2)))
     assert (summary.instances_checked, summary.instances_open, summary.recovered_queues) == (1, 1, 1)
     assert execute("SELECT health_state FROM whatsapp_instances")[0]["health_state"] == "open"
@@ -142,20 +125,21 @@ def test_a_recovered_instances_queues_resume(acme: TenantSetup, send: Any, env: 
     assert row["status"] == "completed" and row["sent"] == 3
 
 
-def test_many_down_instances_are_checked_through_check_recovery_tokens(acme: TenantSetup, send: Any, env: Any) -> None:
+def test_many_down_instances_are_checked_through_check_recovery_tokens(
+    acme: TenantSetup, send: Any, gateway_sim: Any
+) -> None:
     from billing.adapters.broker import queue_names
     from billing.db.engine import unit_of_work
     from billing.services import admin
     from billing.services.sweep import INLINE_HEALTH_CHECKS, run_tick
-    from billing.sim.server import running_simulator  # noqa: F401 - the simulator runs via ``env``
 
     names = [f"filial-{i}" for i in range(INLINE_HEALTH_CHECKS + 2)]
     with unit_of_work() as uow:
         tenant = admin.resolve_tenant("acme", session=uow.session)
         for name in names:
-            token = env.client.add_instance(name)["token"]
+            token = gateway_sim.client.add_instance(name)["token"]
             admin.add_instance(
-                tenant, session=uow.session, name=name, url=env.base_url, api_key=token,
+                tenant, session=uow.session, name=name, url=gateway_sim.base_url, api_key=token,
                 secret_key="test-secret-key-0123456789abcdef",
             )  # fmt: skip
         uow.commit()
@@ -177,7 +161,7 @@ def test_many_down_instances_are_checked_through_check_recovery_tokens(acme: Ten
     assert len(sender_tokens()) == len(queues)
 
 
-def test_expired_rate_limit_windows_are_purged(acme: TenantSetup, env: Any) -> None:
+def test_expired_rate_limit_windows_are_purged(acme: TenantSetup, gateway_sim: Any) -> None:
     from billing.services.sweep import run_tick
 
     execute(
@@ -193,7 +177,7 @@ def test_expired_rate_limit_windows_are_purged(acme: TenantSetup, env: Any) -> N
 
 
 def test_a_pending_queue_whose_confirmed_token_was_lost_is_published_again_and_finished(
-    acme: TenantSetup, env: Any
+    acme: TenantSetup, gateway_sim: Any
 ) -> None:
     from billing.services.sweep import run_tick
 
@@ -204,10 +188,10 @@ def test_a_pending_queue_whose_confirmed_token_was_lost_is_published_again_and_f
     assert run_tick(clock=OffsetClock(timedelta(minutes=11))).stranded == 0  # published once
     run_sender_until_idle()  # only the sweeper's token is on the broker now
     assert queue_row(queue_id)["status"] == "completed"
-    assert len(env.client.messages()) == 3
+    assert len(gateway_sim.client.messages()) == 3
 
 
-def test_parked_queues_are_not_treated_as_stranded(acme: TenantSetup, env: Any) -> None:
+def test_parked_queues_are_not_treated_as_stranded(acme: TenantSetup, gateway_sim: Any) -> None:
     from billing.services.sweep import run_tick
 
     queue_id = create_queue(client("send"), acme.key, 1, kind="notification")
@@ -216,7 +200,9 @@ def test_parked_queues_are_not_treated_as_stranded(acme: TenantSetup, env: Any) 
     assert run_tick(clock=OffsetClock(timedelta(minutes=11))).stranded == 0
 
 
-def test_a_receipt_that_arrived_before_the_message_id_was_stored_is_caught_up(acme: TenantSetup, env: Any) -> None:
+def test_a_receipt_that_arrived_before_the_message_id_was_stored_is_caught_up(
+    acme: TenantSetup, gateway_sim: Any
+) -> None:
     from billing.services.sweep import run_tick
 
     queue_id = create_queue(client("send"), acme.key, 1, kind="notification")
@@ -238,7 +224,7 @@ def test_a_receipt_that_arrived_before_the_message_id_was_stored_is_caught_up(ac
     assert run_tick().receipts_caught_up == 0  # applied once
 
 
-def test_receipts_older_than_the_retention_are_purged(acme: TenantSetup, env: Any) -> None:
+def test_receipts_older_than_the_retention_are_purged(acme: TenantSetup, gateway_sim: Any) -> None:
     from billing.services.sweep import run_tick
 
     tenant_id = execute("SELECT id FROM tenants WHERE name = 'acme'")[0]["id"]
