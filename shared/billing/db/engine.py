@@ -113,14 +113,10 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     from sqlalchemy.exc import DBAPIError, OperationalError
     from sqlmodel import Session
 
-    try:
-        session = Session(get_engine(), expire_on_commit=False)
-    except OperationalError as exc:  # pragma: no cover - create_engine does not connect
-        raise DatabaseUnavailableError("database unavailable") from exc
+    session = Session(get_engine(), expire_on_commit=False)  # connects lazily, on first use
     try:
         yield UnitOfWork(session)
-    except (OperationalError, DBAPIError) as exc:
-        session.rollback()
+    except DBAPIError as exc:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             logger.warning(
                 "database unavailable: %s", type(exc.orig).__name__, extra={"action": "db.unavailable"}
