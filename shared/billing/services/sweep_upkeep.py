@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from billing.http.webhook_schemas import GATEWAY_LEVELS, ReceiptLevel
 from billing.services.publishing import CLAIM_RETURNING, Claimed
 
 # A confirmed token can still be lost (a broker failure before it was persisted, a purged queue). A
@@ -35,10 +36,16 @@ _STRANDED = sa.text(
     """  # noqa: S608
 )
 
-_LEVEL = (
-    "CASE {col} WHEN 'SERVER_ACK' THEN 1 WHEN 'DELIVERY_ACK' THEN 2 WHEN 'READ' THEN 3 WHEN 'PLAYED' THEN 3 ELSE 0 END"
+def _case(column: str, levels: dict[str, int]) -> str:
+    """SQL for "the receipt level of ``column``", from the one mapping the webhook uses."""
+    branches = " ".join(f"WHEN '{name}' THEN {int(level)}" for name, level in levels.items())
+    return f"CASE {column} {branches} ELSE 0 END"
+
+
+_GATEWAY_LEVEL = _case("r.status", dict(GATEWAY_LEVELS))
+_CONTACT_LEVEL = _case(
+    "c.delivery_status", {level.label: level for level in ReceiptLevel if level.label is not None}
 )
-_LABEL_LEVEL = "CASE {col} WHEN 'server_ack' THEN 1 WHEN 'delivered' THEN 2 WHEN 'read' THEN 3 ELSE 0 END"
 _LAGGING = sa.text(
     f"""
     SELECT r.tenant_id, r.provider_message_id
@@ -46,7 +53,7 @@ _LAGGING = sa.text(
     JOIN billing_contacts c ON c.tenant_id = r.tenant_id AND c.provider_message_id = r.provider_message_id
     WHERE r.received_at > :since
     GROUP BY r.tenant_id, r.provider_message_id, c.delivery_status
-    HAVING max({_LEVEL.format(col="r.status")}) > {_LABEL_LEVEL.format(col="c.delivery_status")}
+    HAVING max({_GATEWAY_LEVEL}) > {_CONTACT_LEVEL}
     LIMIT :batch
     """  # noqa: S608
 )
