@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_engine: Engine | None = None
+_engines: dict[bool, Engine] = {}
 _engine_lock = threading.Lock()
 
 
@@ -32,16 +32,25 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def get_engine() -> Engine:
-    global _engine
-    if _engine is not None:
-        return _engine
+def get_engine(*, autocommit: bool = False) -> Engine:
+    """The process's engine; ``autocommit=True`` gives a second pool whose connections never open a
+    transaction (each statement, or each multi-statement string, commits on its own).
+
+    Read-mostly routes use it to save the BEGIN and COMMIT/ROLLBACK round trips. It is a pool of its
+    own rather than a per-checkout option because switching a pooled connection back costs a round
+    trip (``SET default_transaction_isolation``) on every return; a process builds only the pools it uses.
+    """
+    engine = _engines.get(autocommit)
+    if engine is not None:
+        return engine
     with _engine_lock:
-        if _engine is None:
+        engine = _engines.get(autocommit)
+        if engine is None:
             from sqlalchemy import create_engine
 
             settings = get_settings()
-            _engine = create_engine(
+            options = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+            engine = create_engine(
                 sqlalchemy_url(settings.database_url),
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
@@ -51,9 +60,11 @@ def get_engine() -> Engine:
                     "application_name": "billing",
                     "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
                 },
+                **options,
             )
-            _ping_idle_connections(_engine)
-    return _engine
+            _ping_idle_connections(engine)
+            _engines[autocommit] = engine
+    return engine
 
 
 # A pooled connection that sat idle this long is pinged before use; a busy one is not, which saves a
@@ -87,11 +98,10 @@ def _ping_idle_connections(engine: Engine) -> None:
 
 def dispose_engine() -> None:
     """Close every pooled connection and forget the engine (tests, and after fork)."""
-    global _engine
     with _engine_lock:
-        if _engine is not None:
-            _engine.dispose()
-        _engine = None
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
 
 
 class UnitOfWork:

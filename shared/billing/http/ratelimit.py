@@ -1,16 +1,18 @@
 """Rate limits shared by every replica: fixed one-minute windows counted in PostgreSQL.
 
-Both subjects of a request (its API key and its client IP) are counted by one atomic
-``INSERT ... ON CONFLICT ... RETURNING`` statement, so replicas never race and a request costs one
-round trip. Counters may lose their last few hundred milliseconds in a database crash, which is
-harmless, so their transaction does not wait for the WAL flush (``synchronous_commit = off``, sent in
-the same round trip). The sweeper deletes expired windows.
+Each subject of a request (its API key and its client IP) has one counter row per window, bumped by an
+atomic ``INSERT ... ON CONFLICT ... RETURNING``, so replicas never race. The guard counts both in the
+same round trip as the key lookup; ``count`` is the plain form. Counters may lose their last few
+hundred milliseconds in a database crash, which is harmless, so their transaction does not wait for
+the WAL flush (``synchronous_commit = off``, sent in the same round trip). The sweeper deletes expired
+windows.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,12 +32,37 @@ RETURNING key, hits
 _PURGE = sa.text("DELETE FROM rate_limit_buckets WHERE expires_at < :now")
 
 
+@functools.lru_cache(maxsize=8)
+def _count_statement(buckets: int) -> sa.TextClause:
+    """The counting statement for that many buckets, built once (a request always has the same few)."""
+    return sa.text(_COUNT.format(values=", ".join(f"(:k{i}, 1, :expires)" for i in range(buckets))))
+
 
 @dataclass(frozen=True)
 class Subject:
     key: str
     limit: int
     label: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """The fixed one-minute window a request falls in."""
+
+    index: int
+    reset_s: int
+    expires: datetime
+
+    @classmethod
+    def at(cls, now: datetime) -> Window:
+        epoch = now.timestamp()
+        index = math.floor(epoch / WINDOW_S)
+        window_end = (index + 1) * WINDOW_S
+        return cls(index, max(1, math.ceil(window_end - epoch)), now + timedelta(seconds=window_end - epoch))
+
+    def bucket(self, subject_key: str) -> str:
+        """The counter row of a subject in this window (the guard's SQL builds the same string)."""
+        return f"{subject_key}:{self.index}"
 
 
 @dataclass(frozen=True)
@@ -52,35 +79,32 @@ class RateLimitState:
         }
 
 
-def check(subjects: Sequence[Subject], *, session: Session, now: datetime) -> RateLimitState:
-    """Count one request against every subject; raise ``RateLimitedError`` if any is over its limit.
+def count(buckets: Sequence[str], *, window: Window, session: Session) -> dict[str, int]:
+    """Add one hit to each bucket in one round trip; the hits each bucket now has."""
+    params: dict[str, object] = {"expires": window.expires}
+    params.update((f"k{i}", bucket) for i, bucket in enumerate(buckets))
+    rows = session.connection().execute(_count_statement(len(buckets)), params).all()
+    return {key: int(hits) for key, hits in rows}
+
+
+def evaluate(subjects: Sequence[Subject], hits: Mapping[str, int], *, window: Window) -> RateLimitState:
+    """Raise ``RateLimitedError`` if any subject is over its limit in ``hits`` (already counted).
 
     Returns the state of the tightest subject for the ``RateLimit-*`` headers.
     """
-    epoch = now.timestamp()
-    window = math.floor(epoch / WINDOW_S)
-    window_end = (window + 1) * WINDOW_S
-    reset_s = max(1, math.ceil(window_end - epoch))
-    expires = now + timedelta(seconds=window_end - epoch)
-    params: dict[str, object] = {"expires": expires}
-    values = []
-    for i, subject in enumerate(subjects):
-        params[f"k{i}"] = f"{subject.key}:{window}"
-        values.append(f"(:k{i}, 1, :expires)")
-    rows = session.execute(sa.text(_COUNT.format(values=", ".join(values))), params).all()
-    hits = {key: count for key, count in rows}
     tightest: RateLimitState | None = None
-    for i, subject in enumerate(subjects):
-        used = int(hits[params[f"k{i}"]])
+    for subject in subjects:
+        used = int(hits[window.bucket(subject.key)])
         if used > subject.limit:
             raise RateLimitedError(
                 f"rate limit of {subject.limit} requests per minute exceeded for this {subject.label}",
-                retry_after=reset_s,
+                retry_after=window.reset_s,
             )
-        state = RateLimitState(subject.limit, subject.limit - used, reset_s)
+        state = RateLimitState(subject.limit, subject.limit - used, window.reset_s)
         if tightest is None or state.remaining < tightest.remaining:
             tightest = state
-    assert tightest is not None
+    if tightest is None:
+        raise ValueError("evaluate needs at least one subject")
     return tightest
 
 

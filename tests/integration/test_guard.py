@@ -1,0 +1,115 @@
+"""The guard's single statement: who gets counted, and when, against which limit.
+
+Driven through the status route (the cheapest guarded route); send and control share the guard.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from support.ops_factories import STATUS, client
+from support.send_factories import TenantSetup, headers, make_tenant
+
+
+@pytest.fixture
+def status() -> Any:
+    return client("status")
+
+
+def same_window() -> None:
+    """Start a scenario with at least 3 s left in the current rate-limit minute, so its hits share one."""
+    from billing.http.ratelimit import Window
+
+    left = Window.at(datetime.now(UTC)).reset_s
+    if left < 3:
+        time.sleep(left + 0.1)
+
+
+def key_hits(key_name: str) -> int:
+    """Hits counted against the API key called ``key_name`` in every window."""
+    from billing.db.engine import get_engine
+
+    with get_engine().connect() as conn:
+        key_id = conn.execute(sa.text("SELECT id FROM api_keys WHERE name = :n"), {"n": key_name}).scalar_one()
+        hits = conn.execute(
+            sa.text("SELECT COALESCE(sum(hits), 0) FROM rate_limit_buckets WHERE key LIKE :k"), {"k": f"key:{key_id}:%"}
+        ).scalar_one()
+    return int(hits)
+
+
+def fenced_key(tenant: TenantSetup, name: str, *, ips: list[str], rate_limit: int) -> str:
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+
+    with unit_of_work() as uow:
+        owner = admin.resolve_tenant(tenant.name, session=uow.session)
+        _, key = admin.create_api_key(owner, session=uow.session, name=name, ips=ips, rate_limit=rate_limit)
+        uow.commit()
+    return key
+
+
+def test_a_key_limited_to_some_addresses_is_counted_when_used_from_one(
+    database_url: str, broker: Any, status: Any
+) -> None:
+    from billing.db.engine import get_engine
+
+    acme = make_tenant("acme")
+    key = fenced_key(acme, "fenced", ips=["127.0.0.0/8"], rate_limit=2)  # the test client calls from 127.0.0.1
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    same_window()
+    engine = get_engine(autocommit=True)
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        answers = [status.get(STATUS.format(uuid.uuid4()), headers=headers(key)) for _ in range(3)]
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    # Unknown queue ids: the key is good, so the first two are 404 and the third is over the key's limit.
+    assert [a.status_code for a in answers] == [404, 404, 429]
+    assert "API key" in answers[2].get_json()["detail"]
+    assert key_hits("fenced") == 3
+    # Per request: the guard's statement, the fenced key's own count, then the queue read (none on the
+    # 429), and once the refresh of last_used_at.
+    touches = sum("last_used_at =" in s for s in statements)
+    assert touches == 1 and len(statements) == 3 + 3 + 2 + touches
+
+
+def test_a_key_used_from_an_address_outside_its_list_is_403_and_not_counted(
+    database_url: str, broker: Any, status: Any
+) -> None:
+    acme = make_tenant("acme")
+    key = fenced_key(acme, "fenced", ips=["10.0.0.0/8"], rate_limit=5)
+    answer = status.get(STATUS.format(uuid.uuid4()), headers=headers(key))
+    assert answer.status_code == 403 and "address" in answer.get_json()["detail"]
+    assert key_hits("fenced") == 0
+
+
+def test_refused_keys_count_against_the_address_and_never_against_the_key(
+    database_url: str, broker: Any, status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+
+    monkeypatch.setenv("BILLING_IP_RATE_LIMIT_PER_MINUTE", "3")
+    reset_settings_cache()
+    acme = make_tenant("acme")
+    wrong_secret = acme.key[:-1] + ("A" if acme.key[-1] != "A" else "B")  # the right prefix, a wrong key
+    same_window()
+    refused = [
+        status.get(STATUS.format(uuid.uuid4()), headers=headers(presented)).status_code
+        for presented in (wrong_secret, "bk_nosuchky_" + "x" * 43)
+    ]
+    assert refused == [401, 401]
+    assert key_hits("erp") == 0
+    assert status.get(STATUS.format(uuid.uuid4()), headers=headers(acme.key)).status_code == 404  # 3rd hit
+    over = status.get(STATUS.format(uuid.uuid4()), headers=headers(acme.key))
+    assert over.status_code == 429 and "client address" in over.get_json()["detail"]
+    assert key_hits("erp") == 2
+    reset_settings_cache()
