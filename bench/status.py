@@ -8,7 +8,8 @@ of contacts failed so every answer carries a full failure page), starts the stat
 pods would run it), and drives it with closed-loop keep-alive HTTP clients asking for random queues,
 spread evenly over the replicas as a service spreads requests over pods. (One gunicorn with several
 workers leaves the split of connections between workers to an accept race, and an uneven split made
-the median a matter of luck: 18.6 ms at 1,201 requests/s in one run, where the mean was 13.3 ms.) Every request is authenticated and rate-limited like production.
+the median a matter of luck: 18.6 ms at 1,201 requests/s in one run, where the mean was 13.3 ms.)
+Every request is authenticated and rate-limited like production.
 Targets: p50 <= 15 ms and >= 400 requests/s with 16 clients. ``--json`` prints only
 ``{"p50_ms": ..., "p99_ms": ..., "requests_per_s": ...}``.
 """
