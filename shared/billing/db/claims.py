@@ -1,5 +1,9 @@
 """The sender's SQL: lease claims, one-contact claims, outcome records and releases.
 
+The two statements of every message (claim, outcome) are database functions (migration 0005) so that
+PostgreSQL plans them once per backend; their bodies spell out the status lists derived here, and
+``tests/integration/test_sender_functions.py`` checks they agree.
+
 Every statement is guarded by the lease token (``processing_by``), so a worker whose lease was taken
 over cannot overwrite the newer owner's work. Statuses come from ``billing.domain.states``; the moves
 the statements make are checked against the state machines at import time.
@@ -16,7 +20,6 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from billing.db.chat import RECORD_OUTGOING_CTE
 from billing.domain.states import (
     CONTACT_CLAIMABLE,
     ContactStatus,
@@ -78,39 +81,9 @@ UPDATE billing_queues SET unknown = unknown + (SELECT count(*) FROM orphans)
 """)
 
 # One statement per message: heartbeat (and "still running and still ours?"), pick the next claimable
-# contact with SKIP LOCKED, mark it sending, and say whether the phone is suppressed.
-CLAIM_CONTACT = _sql("""
-WITH q AS (
-    UPDATE billing_queues SET lease_expires_at = :lease_until, last_heartbeat = :now
-     WHERE id = :queue_id AND processing_by = :token AND status = 'running'
- RETURNING id
-), inst AS (
-    -- The webhook marks an instance closed the moment the gateway reports it: stop before sending.
-    SELECT i.health_state = 'close' AS closed
-      FROM whatsapp_instances i JOIN billing_queues bq ON bq.instance_id = i.id
-     WHERE bq.id = :queue_id
-), picked AS (
-    SELECT c.id, c.status AS previous_status FROM billing_contacts c
-     WHERE c.queue_id = :queue_id AND EXISTS (SELECT 1 FROM q)
-       AND NOT COALESCE((SELECT closed FROM inst), false)
-       AND c.status IN (__CLAIMABLE__)
-       AND (c.status = 'pending' OR c.next_attempt_at IS NULL OR c.next_attempt_at <= :now)
-     ORDER BY c.position
-     LIMIT 1
-       FOR UPDATE OF c SKIP LOCKED
-), claimed AS (
-    UPDATE billing_contacts c SET status = 'sending', claimed_by = :token, updated_at = :now
-      FROM picked WHERE c.id = picked.id
- RETURNING c.id, c.tenant_id, c.phone, c.name, c.due_date, c.amount, c.invoice_id, c.payment_link,
-           c.pix_code, c.variables, c.variation_id, c.message, c.rendered_on, c.attempts, c.next_attempt_at,
-           picked.previous_status
-)
-SELECT (SELECT count(*) FROM q) AS lease_ok, COALESCE((SELECT closed FROM inst), false) AS instance_closed,
-       claimed.*,
-       EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = claimed.tenant_id AND s.phone = claimed.phone)
-           AS suppressed
-  FROM (SELECT 1) AS one LEFT JOIN claimed ON true
-""")
+# contact with SKIP LOCKED, mark it sending, and say whether the phone is suppressed. The statement is
+# the database function billing_claim_contact (migration 0005), so its plan is cached.
+CLAIM_CONTACT = text("SELECT * FROM billing_claim_contact(:queue_id, :token, :now, :lease_until)")
 
 HEARTBEAT = text("""
 UPDATE billing_queues SET lease_expires_at = :lease_until, last_heartbeat = :now
@@ -119,27 +92,19 @@ UPDATE billing_queues SET lease_expires_at = :lease_until, last_heartbeat = :now
 
 # The outcome, the queue counters and (for a sent message) the chat history in one statement; nothing
 # changes unless the contact is still ours (``sending``, claimed by this token) and so is the lease.
+# The database function billing_record_outcome (migration 0005); billing conversations close
+# automatically, so the chat upsert appends the outgoing message and leaves the conversation closed.
 RECORD_OUTCOME = text(
     """
-WITH c AS (
-    UPDATE billing_contacts
-       SET status = :status, attempts = attempts + :attempt_inc, next_attempt_at = :next_attempt_at,
-           last_error = COALESCE(:error, last_error),
-           provider_message_id = COALESCE(:provider_id, provider_message_id),
-           remote_jid = COALESCE(:remote_jid, remote_jid), sent_at = COALESCE(:sent_at, sent_at),
-           message = :message, rendered_on = :rendered_on, claimed_by = NULL, updated_at = :now
-     WHERE id = :contact_id AND status = 'sending' AND claimed_by = :token
-       AND EXISTS (SELECT 1 FROM billing_queues WHERE id = :queue_id AND processing_by = :token)
- RETURNING id, tenant_id, phone
-), q AS (
-    UPDATE billing_queues
-       SET sent = sent + :d_sent, failed = failed + :d_failed, expired = expired + :d_expired,
-           skipped = skipped + :d_skipped, unknown = unknown + :d_unknown, updated_at = :now
-     WHERE id = :queue_id AND processing_by = :token AND EXISTS (SELECT 1 FROM c)
- RETURNING id
-), __CHAT__
-SELECT (SELECT count(*) FROM c) AS recorded
-""".replace("__CHAT__", RECORD_OUTGOING_CTE)
+SELECT billing_record_outcome(
+    p_contact_id => :contact_id, p_queue_id => :queue_id, p_instance_id => :instance_id, p_token => :token,
+    p_now => :now, p_status => :status, p_attempt_inc => :attempt_inc, p_next_attempt_at => :next_attempt_at,
+    p_error => :error, p_provider_id => :provider_id, p_remote_jid => :remote_jid, p_sent_at => :sent_at,
+    p_message => :message, p_rendered_on => :rendered_on, p_record_chat => :record_chat, p_d_sent => :d_sent,
+    p_d_failed => :d_failed, p_d_expired => :d_expired, p_d_skipped => :d_skipped, p_d_unknown => :d_unknown,
+    p_conversation_id => :conversation_id, p_message_id => :message_id
+) AS recorded
+"""
 )
 
 # Give a claimed contact back untouched (no attempt consumed): instance down, or a long pacing wait.
