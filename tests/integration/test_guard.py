@@ -112,4 +112,26 @@ def test_refused_keys_count_against_the_address_and_never_against_the_key(
     over = status.get(STATUS.format(uuid.uuid4()), headers=headers(acme.key))
     assert over.status_code == 429 and "client address" in over.get_json()["detail"]
     assert key_hits("erp") == 2
+    # Over its limit, the address is refused before any key it presents is judged.
+    still_guessing = status.get(STATUS.format(uuid.uuid4()), headers=headers(wrong_secret))
+    assert still_guessing.status_code == 429 and int(still_guessing.headers["Retry-After"]) >= 1
+    reset_settings_cache()
+
+
+def test_refused_requests_count_on_routes_that_run_in_a_transaction(
+    database_url: str, broker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """send rolls its transaction back on an error; the guard's counts must stand all the same."""
+    from billing.config import reset_settings_cache
+    from support.send_factories import SEND, batch, send_client
+
+    monkeypatch.setenv("BILLING_IP_RATE_LIMIT_PER_MINUTE", "2")
+    reset_settings_cache()
+    acme = make_tenant("acme")
+    send = send_client()
+    same_window()
+    answers = [send.post(SEND.format("overdue"), json=batch(1), headers=headers("bk_nosuchky_" + "x" * 43))
+               for _ in range(3)]  # fmt: skip
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    assert send.post(SEND.format("overdue"), json=batch(1), headers=headers(acme.key)).status_code == 429
     reset_settings_cache()

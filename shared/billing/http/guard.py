@@ -2,10 +2,11 @@
 
 One round trip does the work of three: the key lookup, and the rate-limit counters of the client
 address and (when the presented key matches an active, unexpired key without an address list) of the
-key, in one multi-statement string that commits on its own without waiting for the WAL flush. Python
-then checks the key as before and is the judge: a key whose counter the statement did not bump (one
-limited to some addresses, checked here first) is counted by a second statement. The address is
-counted even when the key is refused, so guessing keys from one address runs into its limit.
+key, in one statement (the database function ``billing_guard``) whose counters commit without
+waiting for the WAL flush. Python then judges: first the address's limit, then the key as before; a
+key whose counter the statement did not bump (one limited to some addresses, checked here first) is
+counted by a second statement. Every request counts against its address, refused ones included, so
+an address that keeps presenting bad keys is answered 429 once over its limit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from billing.config import Settings
+from billing.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from billing.http import ratelimit
 from billing.http.auth import PresentedKey, Principal, check_key, client_ip
 
@@ -54,7 +56,7 @@ def guard(request: Request, *, session: Session, settings: Settings, now: dateti
                 "key_hash": presented.key_hash,
                 "now": now,
                 "ip_bucket": window.bucket(ip_subject.key),
-                "window_suffix": window.bucket(""),
+                "window_suffix": window.suffix,
                 "expires": window.expires,
             },
         )
@@ -62,10 +64,16 @@ def guard(request: Request, *, session: Session, settings: Settings, now: dateti
         .one()
     )
     hits: dict[str, int] = dict(row["hits"])
-    principal = check_key(presented, row, ip=ip, session=session, now=now)
-    key_subject = ratelimit.Subject(f"key:{principal.api_key_id}", principal.rate_limit_per_minute, "API key")
-    if window.bucket(key_subject.key) not in hits:  # a key limited to some addresses, now known to be allowed
-        hits.update(ratelimit.count([window.bucket(key_subject.key)], window=window, session=session))
-    state = ratelimit.evaluate([key_subject, ip_subject], hits, window=window)
+    try:
+        # An address over its limit is refused whatever key it shows (and before the key is judged).
+        ratelimit.evaluate([ip_subject], hits, window=window)
+        principal = check_key(presented, row, ip=ip, session=session, now=now)
+        key_subject = ratelimit.Subject(f"key:{principal.api_key_id}", principal.rate_limit_per_minute, "API key")
+        if window.bucket(key_subject.key) not in hits:  # a key limited to some addresses, now known allowed
+            hits.update(ratelimit.count([window.bucket(key_subject.key)], window=window, session=session))
+        state = ratelimit.evaluate([key_subject, ip_subject], hits, window=window)
+    except (AuthenticationError, PermissionDeniedError, RateLimitedError):
+        session.commit()  # a refused request still counts (send and control run in a transaction)
+        raise
     session.commit()
     return principal, state.headers()

@@ -31,7 +31,8 @@ ERROR_TEXT = {
     413: "body or number of contacts over the limit",
     415: "the body is not application/json (UTF-8)",
     422: "validation failed; `errors` lists each field at fault",
-    429: "rate limit exceeded; retry after `Retry-After` seconds",
+    429: "rate limit of the key or of the client address exceeded (refused requests count against the "
+    "address too); retry after `Retry-After` seconds",
     503: "a dependency (the database) is unavailable; retry after `Retry-After` seconds",
 }
 _INT_HEADER = {"schema": {"type": "integer"}}

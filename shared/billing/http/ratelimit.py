@@ -60,9 +60,14 @@ class Window:
         window_end = (index + 1) * WINDOW_S
         return cls(index, max(1, math.ceil(window_end - epoch)), now + timedelta(seconds=window_end - epoch))
 
+    @property
+    def suffix(self) -> str:
+        """What a subject's key gets appended to name its counter row in this window."""
+        return f":{self.index}"
+
     def bucket(self, subject_key: str) -> str:
-        """The counter row of a subject in this window (the guard's SQL builds the same string)."""
-        return f"{subject_key}:{self.index}"
+        """The counter row of a subject in this window (billing_guard builds the key's the same way)."""
+        return subject_key + self.suffix
 
 
 @dataclass(frozen=True)
