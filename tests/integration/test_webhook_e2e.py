@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,10 @@ import sqlalchemy as sa
 from billing.adapters.evolution import EvolutionClient, GatewayConfig
 from billing.config import get_settings
 from billing.db.engine import unit_of_work
-from billing.db.models import BillingCampaign, BillingContact, BillingQueue
 from billing.services.status import queue_status
 from billing.sim.server import SimulatorHandle, running_simulator
 from billing.testing import InMemoryBroker
-from test_webhook_events import PHONE, SECRET_HEADER, World, make_world, rows, webhook_client
+from support.webhook_factories import PHONE, SECRET_HEADER, World, make_queue, make_world, rows, webhook_client
 from werkzeug.serving import make_server
 
 TOKEN = "instance-token-1"
@@ -63,42 +62,7 @@ def world(webhook_server: str, sim: SimulatorHandle) -> World:
 
 
 def pending_queue(world: World, phones: list[str]) -> uuid.UUID:
-    with unit_of_work() as uow:
-        s = uow.session
-        campaign = BillingCampaign(
-            tenant_id=world.tenant_id,
-            request_hash="1" * 64,
-            template_id=world.template_id,
-            instance_id=world.instance_id,
-            template_type="notification",
-            priority=1,
-        )
-        s.add(campaign)
-        s.flush()
-        queue = BillingQueue(
-            tenant_id=world.tenant_id,
-            campaign_id=campaign.id,
-            instance_id=world.instance_id,
-            template_type="notification",
-            priority=1,
-            status="pending",
-            total=len(phones),
-        )
-        s.add(queue)
-        s.flush()
-        for position, phone in enumerate(phones):
-            s.add(
-                BillingContact(
-                    tenant_id=world.tenant_id,
-                    queue_id=queue.id,
-                    position=position,
-                    phone=phone,
-                    message=f"Olá, lembrete {position}",
-                    rendered_on=date.today(),
-                )
-            )
-        uow.commit()
-        return queue.id
+    return make_queue(world, [{"phone": p, "message": f"Olá, lembrete {i}"} for i, p in enumerate(phones)], sent=False)
 
 
 def wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> None:

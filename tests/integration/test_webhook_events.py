@@ -1,19 +1,11 @@
-"""The webhook function against real Postgres, with payloads shaped like Evolution v2 sends them.
-
-Shapes: envelope from webhook.controller.ts; ``messages.upsert`` from issues #2466/#1764 (incoming,
-``fromMe: false``, status DELIVERY_ACK); ``messages.update`` from issue #2010 (``keyId``, ``messageId``);
-``connection.update`` from baileys.service.ts (``wuid``, ``profileName``, ``statusReason``).
-"""
+"""The webhook function against real Postgres, with payloads shaped like Evolution v2 sends them
+(the shapes and their sources: ``support/webhook_factories.py``)."""
 
 from __future__ import annotations
 
-import json
-import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,155 +13,11 @@ import sqlalchemy as sa
 from billing.adapters.broker import set_publisher
 from billing.adapters.evolution import OutcomeKind, SendOutcome
 from billing.db.engine import unit_of_work
-from billing.db.models import BillingCampaign, BillingContact, BillingQueue, Template, WhatsAppInstance
+from billing.db.models import WhatsAppInstance
 from billing.services import admin
 from billing.services.tenants import forget_tenant
 from billing.testing import InMemoryBroker
-
-WEBHOOK_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "webhook" / "main.py"
-SECRET_HEADER = "X-Billing-Webhook-Secret"
-PHONE = "+5511988887777"
-JID = "5511988887777@s.whatsapp.net"
-
-
-# --- builders shared by the webhook test modules ----------------------------------------------------
-
-
-def envelope(event: str, data: Any, instance: str = "loja-centro") -> dict[str, Any]:
-    return {
-        "event": event,
-        "instance": instance,
-        "data": data,
-        "destination": "https://billing.example.com/api/v1/billing/webhook/evolution/x",
-        "date_time": "2026-11-30T12:00:00.000Z",
-        "sender": "5511999990000@s.whatsapp.net",
-        "server_url": "https://evo.example.com",
-        "apikey": "8F1C1E2A-INSTANCE-TOKEN",
-    }
-
-
-def upsert(text: str, *, jid: str = JID, key_id: str | None = None, from_me: bool = False) -> dict[str, Any]:
-    return envelope(
-        "messages.upsert",
-        {
-            "key": {"remoteJid": jid, "fromMe": from_me, "id": key_id or "3A" + secrets.token_hex(9).upper()},
-            "pushName": "Maria",
-            "status": "DELIVERY_ACK",
-            "message": {"conversation": text, "messageContextInfo": {"deviceListMetadata": {}}},
-            "contextInfo": None,
-            "messageType": "conversation",
-            "messageTimestamp": 1764504000,
-            "instanceId": "bae4c0de-0000-4000-8000-000000000001",
-            "source": "android",
-        },
-    )
-
-
-def update(key_id: str, status: str, *, jid: str = JID) -> dict[str, Any]:
-    return envelope(
-        "messages.update",
-        {
-            "keyId": key_id,
-            "remoteJid": jid,
-            "fromMe": True,
-            "participant": None,
-            "status": status,
-            "instanceId": "2be09e30-0000-4000-8000-000000000002",
-            "messageId": "cmfyoow42000hov4xwkdug3lv",
-        },
-    )
-
-
-def connection(state: str, status_reason: int = 200) -> dict[str, Any]:
-    data: dict[str, Any] = {"instance": "loja-centro", "state": state, "statusReason": status_reason}
-    if state == "open":
-        data |= {"wuid": "5511999990000@s.whatsapp.net", "profileName": "Loja", "profilePictureUrl": None}
-    return envelope("connection.update", data)
-
-
-@dataclass
-class World:
-    tenant_id: uuid.UUID
-    instance_id: uuid.UUID
-    secret: str
-    template_id: uuid.UUID
-
-    @property
-    def path(self) -> str:
-        return f"/api/v1/billing/webhook/evolution/{self.instance_id}"
-
-
-def make_world(name: str = "acme", *, gateway_url: str = "http://127.0.0.1:9", api_key: str = "tok") -> World:
-    secret = secrets.token_urlsafe(24)
-    with unit_of_work() as uow:
-        tenant = admin.create_tenant(name, session=uow.session)
-        inst = admin.add_instance(
-            tenant,
-            session=uow.session,
-            name="loja-centro",
-            url=gateway_url,
-            api_key=api_key,
-            secret_key="test-secret-key-0123456789abcdef",
-            webhook_secret=secret,
-        )
-        template = uow.session.exec(sa.select(Template).where(Template.tenant_id == tenant.id)).first()  # type: ignore[call-overload]
-        uow.commit()
-        assert template is not None
-        return World(tenant.id, inst.id, secret, template[0].id)
-
-
-def make_queue(world: World, contacts: list[dict[str, Any]], *, instance_id: uuid.UUID | None = None) -> uuid.UUID:
-    """A queue whose contacts were already sent (``status``, ``provider_message_id``, ``sent_at``)."""
-    with unit_of_work() as uow:
-        s = uow.session
-        instance = instance_id or world.instance_id
-        campaign = BillingCampaign(
-            tenant_id=world.tenant_id,
-            request_hash="0" * 64,
-            template_id=world.template_id,
-            instance_id=instance,
-            template_type="notification",
-            priority=1,
-        )
-        s.add(campaign)
-        s.flush()
-        queue = BillingQueue(
-            tenant_id=world.tenant_id,
-            campaign_id=campaign.id,
-            instance_id=instance,
-            template_type="notification",
-            priority=1,
-            status="running",
-            total=len(contacts),
-            sent=len(contacts),
-        )
-        s.add(queue)
-        s.flush()
-        for position, fields in enumerate(contacts):
-            s.add(
-                BillingContact(
-                    tenant_id=world.tenant_id,
-                    queue_id=queue.id,
-                    position=position,
-                    message="Olá",
-                    rendered_on=date(2026, 11, 30),
-                    **({"phone": PHONE, "status": "sent"} | fields),
-                )
-            )
-        uow.commit()
-        return queue.id
-
-
-def rows(sql: str, **params: Any) -> list[Any]:
-    with unit_of_work() as uow:
-        return list(uow.session.execute(sa.text(sql), params).all())
-
-
-def webhook_client() -> Any:
-    from functions_framework import create_app
-
-    return create_app("webhook", str(WEBHOOK_SOURCE)).test_client()
-
+from support.webhook_factories import JID, PHONE, World, make_queue, make_world, post, rows, upsert, webhook_client
 
 # --- fixtures ---------------------------------------------------------------------------------------
 
@@ -214,11 +62,6 @@ def gateway(monkeypatch: pytest.MonkeyPatch) -> RecordingGateway:
     monkeypatch.setattr("billing.services.webhooks.gateway_for", fake)
     return fake
 
-
-def post(client: Any, world: World, body: Any, *, secret: str | None = None, path: str | None = None) -> Any:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json", SECRET_HEADER: world.secret if secret is None else secret}
-    return client.post(path or world.path, data=raw, headers=headers)
 
 
 # --- replies ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from billing.adapters.broker import set_publisher
 from billing.testing import InMemoryBroker
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_webhook_events import World, connection, make_queue, make_world, post, update, upsert, webhook_client
+from support.webhook_factories import World, connection, make_queue, make_world, post, update, upsert, webhook_client
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

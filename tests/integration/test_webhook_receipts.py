@@ -14,7 +14,7 @@ from billing.db.engine import get_engine, unit_of_work
 from billing.services import admin
 from billing.services.receipts import catch_up_receipts
 from billing.testing import InMemoryBroker
-from test_webhook_events import (
+from support.webhook_factories import (
     PHONE,
     World,
     connection,

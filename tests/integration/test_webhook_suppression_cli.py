@@ -9,7 +9,7 @@ import pytest
 from billing.cli import main
 from billing.db.engine import unit_of_work
 from billing.services.suppression import suppressed_phones
-from test_webhook_events import make_world
+from support.webhook_factories import make_world
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
