@@ -69,8 +69,9 @@ def guard(request: Request, *, session: Session, settings: Settings, now: dateti
         ratelimit.evaluate([ip_subject], hits, window=window)
         principal = check_key(presented, row, ip=ip, session=session, now=now)
         key_subject = ratelimit.Subject(f"key:{principal.api_key_id}", principal.rate_limit_per_minute, "API key")
-        if window.bucket(key_subject.key) not in hits:  # a key limited to some addresses, now known allowed
-            hits.update(ratelimit.count([window.bucket(key_subject.key)], window=window, session=session))
+        key_bucket = window.bucket(key_subject.key)
+        if key_bucket not in hits:  # a key limited to some addresses, now known to be allowed
+            hits[key_bucket] = ratelimit.count(key_bucket, window=window, session=session)
         state = ratelimit.evaluate([key_subject, ip_subject], hits, window=window)
     except (AuthenticationError, PermissionDeniedError, RateLimitedError):
         session.commit()  # a refused request still counts (send and control run in a transaction)

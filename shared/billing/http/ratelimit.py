@@ -2,7 +2,7 @@
 
 Each subject of a request (its API key and its client IP) has one counter row per window, bumped by an
 atomic ``INSERT ... ON CONFLICT ... RETURNING``, so replicas never race. The guard counts both in the
-same round trip as the key lookup; ``count`` is the plain form. Counters may lose their last few
+same round trip as the key lookup; ``count`` bumps one counter on its own. Counters may lose their last few
 hundred milliseconds in a database crash, which is harmless, so their transaction does not wait for
 the WAL flush (``synchronous_commit = off``, sent in the same round trip). The sweeper deletes expired
 windows.
@@ -10,7 +10,6 @@ windows.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,19 +22,13 @@ from billing.errors import RateLimitedError
 
 WINDOW_S = 60
 
-_COUNT = """
+_COUNT = sa.text("""
 SET LOCAL synchronous_commit = off;
-INSERT INTO rate_limit_buckets (key, hits, expires_at) VALUES {values}
+INSERT INTO rate_limit_buckets (key, hits, expires_at) VALUES (:bucket, 1, :expires)
 ON CONFLICT (key) DO UPDATE SET hits = rate_limit_buckets.hits + 1
-RETURNING key, hits
-"""
+RETURNING hits
+""")
 _PURGE = sa.text("DELETE FROM rate_limit_buckets WHERE expires_at < :now")
-
-
-@functools.lru_cache(maxsize=8)
-def _count_statement(buckets: int) -> sa.TextClause:
-    """The counting statement for that many buckets, built once (a request always has the same few)."""
-    return sa.text(_COUNT.format(values=", ".join(f"(:k{i}, 1, :expires)" for i in range(buckets))))
 
 
 @dataclass(frozen=True)
@@ -84,12 +77,10 @@ class RateLimitState:
         }
 
 
-def count(buckets: Sequence[str], *, window: Window, session: Session) -> dict[str, int]:
-    """Add one hit to each bucket in one round trip; the hits each bucket now has."""
-    params: dict[str, object] = {"expires": window.expires}
-    params.update((f"k{i}", bucket) for i, bucket in enumerate(buckets))
-    rows = session.connection().execute(_count_statement(len(buckets)), params).all()
-    return {key: int(hits) for key, hits in rows}
+def count(bucket: str, *, window: Window, session: Session) -> int:
+    """Add one hit to a counter row of this window; the hits it now has."""
+    hits = session.connection().execute(_COUNT, {"bucket": bucket, "expires": window.expires}).scalar_one()
+    return int(hits)
 
 
 def evaluate(subjects: Sequence[Subject], hits: Mapping[str, int], *, window: Window) -> RateLimitState:
