@@ -14,11 +14,12 @@ if TYPE_CHECKING:
 def _status(request: Request, match: re.Match[str]) -> Response:
     from billing.clock import SYSTEM_CLOCK
     from billing.config import get_settings
+    from billing.db.engine import autocommit_session
     from billing.http.guard import guard
-    from billing.services.status import CURSOR_PARAM, queue_status, request_session
+    from billing.services.status import CURSOR_PARAM, queue_status
 
     settings, now = get_settings(), SYSTEM_CLOCK.now()
-    with request_session() as session:
+    with autocommit_session() as session:
         principal, headers = guard(request, session=session, settings=settings, now=now)
         body = queue_status(
             match["queue_id"],

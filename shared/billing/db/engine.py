@@ -118,14 +118,12 @@ class UnitOfWork:
 
 
 @contextlib.contextmanager
-def unit_of_work() -> Iterator[UnitOfWork]:
-    """Open a session; roll back on exit unless committed; translate connection failures."""
+def _unavailable_on_disconnect() -> Iterator[None]:
+    """A lost or refused connection becomes ``DatabaseUnavailableError`` (503 with Retry-After)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
-    from sqlmodel import Session
 
-    session = Session(get_engine(), expire_on_commit=False)  # connects lazily, on first use
     try:
-        yield UnitOfWork(session)
+        yield
     except DBAPIError as exc:
         if isinstance(exc, OperationalError) or exc.connection_invalidated:
             logger.warning(
@@ -133,6 +131,35 @@ def unit_of_work() -> Iterator[UnitOfWork]:
             )
             raise DatabaseUnavailableError("database unavailable") from exc
         raise
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[UnitOfWork]:
+    """Open a session; roll back on exit unless committed; translate connection failures."""
+    from sqlmodel import Session
+
+    session = Session(get_engine(), expire_on_commit=False)  # connects lazily, on first use
+    try:
+        with _unavailable_on_disconnect():
+            yield UnitOfWork(session)
     finally:
         session.rollback()
         session.close()
+
+
+@contextlib.contextmanager
+def autocommit_session() -> Iterator[Session]:
+    """A session pinned to one connection of the autocommit pool for a whole request.
+
+    Each statement commits on its own, which spares the BEGIN and COMMIT/ROLLBACK round trips of a
+    transaction (the status route: the guard's statement, then the read). Connection failures are
+    translated like ``unit_of_work``'s.
+    """
+    from sqlmodel import Session
+
+    with (
+        _unavailable_on_disconnect(),
+        get_engine(autocommit=True).connect() as conn,
+        Session(bind=conn, expire_on_commit=False) as session,
+    ):
+        yield session

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import logging
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +20,7 @@ from sqlmodel import Session
 
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
-from billing.errors import DatabaseUnavailableError, DomainError, NotFoundError, ValidationFailedError
+from billing.errors import DomainError, NotFoundError, ValidationFailedError
 from billing.http.schemas import StatusResponse
 from billing.services.tenants import load_tenant_runtime
 
@@ -39,28 +37,6 @@ _NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANC
 # Postgres from the partial index ``ix_contact_failed``; one row more than the page says "there is more").
 # The query lives in the function ``billing_queue_status`` (migration 0004) so that its plan is cached.
 _QUEUE = sa.text("SELECT * FROM billing_queue_status(:queue_id, :tenant_id, :after, :limit)")
-
-
-@contextlib.contextmanager
-def request_session() -> Iterator[Session]:
-    """A session pinned to one pooled autocommit connection for a whole request.
-
-    Every statement of a status request commits on its own: the API-key lookup, the rate-limit counters
-    (one multi-statement string, so one implicit transaction) and the read. That spares the BEGIN,
-    COMMIT and ROLLBACK round trips a transaction would add, four of the seven a request used to make.
-    Connection failures become ``DatabaseUnavailableError`` like ``unit_of_work``.
-    """
-    from sqlalchemy.exc import DBAPIError, OperationalError
-
-    from billing.db.engine import get_engine
-
-    try:
-        with get_engine(autocommit=True).connect() as conn, Session(bind=conn, expire_on_commit=False) as session:
-            yield session
-    except (OperationalError, DBAPIError) as exc:
-        if isinstance(exc, OperationalError) or exc.connection_invalidated:
-            raise DatabaseUnavailableError("database unavailable") from exc
-        raise
 
 
 def parse_queue_id(raw: str) -> uuid.UUID:
