@@ -14,10 +14,8 @@ import argparse
 import json
 import multiprocessing
 import os
-import socket
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +24,7 @@ os.environ.setdefault("BILLING_LOG_LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import httpx
-import psycopg2
-
-ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def admin(sql: str) -> None:
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
+from _support import free_port, scratch_database
 
 
 def start_simulator() -> tuple[multiprocessing.Process, str]:
@@ -65,34 +45,28 @@ def start_simulator() -> tuple[multiprocessing.Process, str]:
 
 
 def run(contacts: int) -> dict[str, float]:
-    name = f"billing_bench_{uuid.uuid4().hex[:8]}"
-    base, _, _ = ADMIN_URL.rpartition("/")
-    url = f"{base}/{name}"
-    admin(f'CREATE DATABASE "{name}"')
-    os.environ["DATABASE_URL"] = url
-    process, base_url = start_simulator()
-    try:
-        return measure(url, base_url, contacts)
-    finally:
-        process.terminate()
-        process.join(5)
-        from billing.db.engine import dispose_engine
+    with scratch_database() as url:
+        os.environ["DATABASE_URL"] = url
+        process, base_url = start_simulator()
+        try:
+            return measure(base_url, contacts)
+        finally:
+            process.terminate()
+            process.join(5)
+            from billing.db.engine import dispose_engine
 
-        dispose_engine()
-        admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            dispose_engine()
 
 
-def measure(url: str, base_url: str, contacts: int) -> dict[str, float]:
+def measure(base_url: str, contacts: int) -> dict[str, float]:
     from billing.config import get_settings, reset_settings_cache
     from billing.db.engine import get_engine, unit_of_work
-    from billing.db.migrate import upgrade
     from billing.services.deliver import SenderDeps, deliver_queue
     from billing.sim.control import SimulatorClient
     from billing.testing import InMemoryBroker
     from sqlalchemy import event
     from support.factories import make_queue, make_world
 
-    upgrade(url)
     reset_settings_cache()
     with unit_of_work() as uow:
         world = make_world(uow.session, gateway_url=base_url, batch_size=10_000)

@@ -12,23 +12,17 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import socket
 import statistics
 import time
 
 import aiohttp
 import httpx
+from _support import free_port
 from billing.adapters.evolution import EvolutionClient, GatewayConfig, OutcomeKind
 from billing.sim.control import SimulatorClient
 from billing.sim.server import serve
 
 INSTANCE, TOKEN = "bench", "bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until_up(base_url: str, timeout_s: float = 10.0) -> None:

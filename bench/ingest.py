@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,9 +25,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+from _support import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 SECRET = "bench-secret-key-0123456789abcdef"
 SIZES = {1: 30, 100: 20, 1000: 10, 10_000: 5}  # contacts -> measured requests
@@ -36,32 +35,6 @@ AREAS = (11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 34,
          47, 48, 49, 51, 53, 54, 55, 61, 62, 63, 64, 65, 66, 67, 68, 69, 71, 73, 74, 75, 77, 79, 81, 82, 83, 84, 85,
          86, 87, 88, 89, 91, 92, 93, 94, 95, 96, 97, 98, 99)  # fmt: skip
 TARGET_P50_MS = {1000: 300.0, 10_000: 2000.0}
-
-
-def _admin(sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    from billing.db.migrate import upgrade
-
-    name = f"billing_bench_{uuid.uuid4().hex[:8]}"
-    _admin(f'CREATE DATABASE "{name}"')
-    url = f"{ADMIN_URL.rpartition('/')[0]}/{name}"
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def seed(url: str) -> str:
@@ -82,15 +55,9 @@ def seed(url: str) -> str:
     return key
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def send_server(url: str, prefix: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = dict(
         os.environ,
         DATABASE_URL=url,
@@ -179,7 +146,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the three headline figures as JSON")
     args = parser.parse_args()
     prefix = f"bench{uuid.uuid4().hex[:8]}"
-    with fresh_database() as url:
+    with scratch_database() as url:
         key = seed(url)
         try:
             with send_server(url, prefix) as base:

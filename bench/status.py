@@ -22,19 +22,17 @@ import contextlib
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 import psycopg2
+from _support import free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 QUEUES = 20
 SECRET = "bench-secret-key-0123456789abcdef"
 
@@ -74,32 +72,14 @@ WHERE q.id = c.queue_id
 """
 
 
-def _db_url(name: str) -> str:
-    return ADMIN_URL.rpartition("/")[0] + "/" + name
-
-
-def _admin(sql: str) -> None:
-    conn = psycopg2.connect(ADMIN_URL)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql)
-    finally:
-        conn.close()
-
-
-def prepare_database(name: str, contacts: int, log: bool) -> tuple[str, str, list[str]]:
-    """Create, migrate and fill the database; returns its URL, an API key and the queue ids."""
-    url = _db_url(name)
-    _admin(f'CREATE DATABASE "{name}"')
+def prepare_database(url: str, contacts: int, log: bool) -> tuple[str, list[str]]:
+    """Fill the (migrated) database; returns an API key and the queue ids."""
     os.environ.update(DATABASE_URL=url, BILLING_SECRET_KEY=SECRET)
     from billing.config import reset_settings_cache
     from billing.db.engine import dispose_engine, unit_of_work
-    from billing.db.migrate import upgrade
     from billing.services import admin
 
     reset_settings_cache()
-    upgrade(url)
     with unit_of_work() as uow:
         tenant = admin.create_tenant("bench", session=uow.session)
         admin.add_instance(tenant, session=uow.session, name="loja", url="http://127.0.0.1:1", api_key="k",
@@ -129,13 +109,7 @@ def prepare_database(name: str, contacts: int, log: bool) -> tuple[str, str, lis
         conn.close()
     if log:
         sys.stderr.write(f"seeded {total:,} contacts in {time.perf_counter() - started:.1f} s\n")
-    return url, key, queues
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return key, queues
 
 
 def start_server(url: str, port: int, threads: int) -> subprocess.Popen[bytes]:
@@ -245,23 +219,21 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()
 
-    name = f"billing_bench_{uuid.uuid4().hex[:8]}"
     servers: list[subprocess.Popen[bytes]] = []
-    try:
-        url, key, queues = prepare_database(name, args.contacts, log=not args.json)
-        ports = [free_port() for _ in range(args.replicas)]
-        servers.extend(start_server(url, port, args.threads) for port in ports)
-        asyncio.run(_load(ports, key, queues, args.clients, 2.0))  # warm every replica's pool and caches
-        started = time.perf_counter()
-        latencies, errors, sample = asyncio.run(_load(ports, key, queues, args.clients, args.seconds))
-        elapsed = time.perf_counter() - started
-    finally:
-        for server in servers:
-            server.terminate()
-        for server in servers:
-            server.wait(timeout=10)
-        if not args.keep:
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(keep=args.keep) as url:
+        try:
+            key, queues = prepare_database(url, args.contacts, log=not args.json)
+            ports = [free_port() for _ in range(args.replicas)]
+            servers.extend(start_server(url, port, args.threads) for port in ports)
+            asyncio.run(_load(ports, key, queues, args.clients, 2.0))  # warm every replica's pool and caches
+            started = time.perf_counter()
+            latencies, errors, sample = asyncio.run(_load(ports, key, queues, args.clients, args.seconds))
+            elapsed = time.perf_counter() - started
+        finally:
+            for server in servers:
+                server.terminate()
+            for server in servers:
+                server.wait(timeout=10)
 
     quantiles = statistics.quantiles(latencies, n=100)
     figures = {
