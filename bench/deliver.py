@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 os.environ.setdefault("BILLING_SECRET_KEY", "bench-secret-key-0123456789abcdef")
 os.environ.setdefault("BILLING_LOG_LEVEL", "WARNING")
@@ -64,8 +63,8 @@ def measure(base_url: str, contacts: int) -> dict[str, float]:
     from billing.services.deliver import SenderDeps, deliver_queue
     from billing.sim.control import SimulatorClient
     from billing.testing import InMemoryBroker
-    from sqlalchemy import event
     from support.factories import make_queue, make_world
+    from support.sql import recorded_statements
 
     reset_settings_cache()
     with unit_of_work() as uow:
@@ -79,23 +78,16 @@ def measure(base_url: str, contacts: int) -> dict[str, float]:
             publisher=lambda: broker,
             stop_requested=lambda: False,
         )
-        statements = 0
-
-        def count(*_: Any) -> None:
-            nonlocal statements
-            statements += 1
-
-        event.listen(get_engine(), "before_cursor_execute", count)
-        started, cpu_started = time.perf_counter(), time.process_time()
-        result = deliver_queue(queue_id, deps=deps)
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-        event.remove(get_engine(), "before_cursor_execute", count)
+        with recorded_statements(get_engine()) as statements:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            result = deliver_queue(queue_id, deps=deps)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         received = sim.send_requests()
     if result.outcome != "completed" or received != contacts or result.sent != contacts:
         raise RuntimeError(f"bench run incomplete: {result} ({received} received)")
     return {
         "messages_per_s": round(contacts / elapsed, 1),
-        "statements_per_message": round(statements / contacts, 3),
+        "statements_per_message": round(len(statements) / contacts, 3),
         "cpu_ms_per_message": round(cpu / contacts * 1000, 3),
     }
 

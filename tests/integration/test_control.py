@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from support.ops_factories import (
     CONTROL,
     client,
@@ -19,6 +18,7 @@ from support.ops_factories import (
     set_queue,
 )
 from support.send_factories import TenantSetup, headers, make_tenant
+from support.sql import recorded_statements
 
 
 @pytest.fixture
@@ -112,17 +112,9 @@ def test_cancel_cancels_every_unsent_contact_in_one_statement_and_keeps_the_in_f
     set_contacts(queue_id, [2], status="sending")
     set_contacts(queue_id, [3], status="pending_retry")
     set_queue(queue_id, status="running", sent=2)
-    contact_updates: list[str] = []
-
-    def watch(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE BILLING_CONTACTS"):
-            contact_updates.append(statement)
-
-    sa.event.listen(get_engine(), "before_cursor_execute", watch)
-    try:
+    with recorded_statements(get_engine()) as statements:
         response = act(control, acme.key, queue_id, "cancel")
-    finally:
-        sa.event.remove(get_engine(), "before_cursor_execute", watch)
+    contact_updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE BILLING_CONTACTS")]
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "cancelled" and body["cancelled"] == 7 and body["pending"] == 1

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from support.ops_factories import STATUS, client
 from support.send_factories import TenantSetup, headers, make_tenant
+from support.sql import recorded_statements
 
 
 @pytest.fixture
@@ -60,18 +61,9 @@ def test_a_key_limited_to_some_addresses_is_counted_when_used_from_one(
 
     acme = make_tenant("acme")
     key = fenced_key(acme, "fenced", ips=["127.0.0.0/8"], rate_limit=2)  # the test client calls from 127.0.0.1
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
     same_window()
-    engine = get_engine(autocommit=True)
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(get_engine(autocommit=True)) as statements:
         answers = [status.get(STATUS.format(uuid.uuid4()), headers=headers(key)) for _ in range(3)]
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     # Unknown queue ids: the key is good, so the first two are 404 and the third is over the key's limit.
     assert [a.status_code for a in answers] == [404, 404, 429]
     assert "API key" in answers[2].get_json()["detail"]

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from billing.adapters.broker import reset_publisher
 from support.send_factories import SEND, batch, headers, make_tenant, send_client
+from support.sql import recorded_statements
 
 
 @pytest.fixture
@@ -46,21 +47,13 @@ def test_ten_and_a_thousand_contacts_cost_the_same_number_of_statements(env: Any
 
     client = send_client()
     assert client.post(SEND.format("overdue"), json=batch(1), headers=headers(env.key)).status_code == 202  # warm
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    sa.event.listen(get_engine(), "before_cursor_execute", count)
-    try:
-        counts = []
+    counts = []
+    with recorded_statements(get_engine()) as statements:
         for n in (10, 1000):
             statements.clear()
             answer = client.post(SEND.format("overdue"), json=batch(n, external_id=f"n{n}"), headers=headers(env.key))
             assert answer.status_code == 202 and answer.get_json()["accepted"] == n
             counts.append(len(statements))
-    finally:
-        sa.event.remove(get_engine(), "before_cursor_execute", count)
     assert counts == [8, 8], counts  # docs/send.md lists them
     assert scalar("SELECT count(*) FROM billing_contacts") == 1 + 10 + 1000
 

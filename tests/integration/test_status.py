@@ -7,9 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
 from support.ops_factories import STATUS, client, create_queue, new_id, set_contacts, set_queue
 from support.send_factories import TenantSetup, headers, make_tenant
+from support.sql import recorded_statements
 
 TZ = ZoneInfo("America/Sao_Paulo")
 
@@ -169,21 +169,13 @@ def test_a_status_request_costs_the_same_queries_whatever_the_queue_size(
     set_queue(large, failed=len(range(0, 2000, 3)))
     set_contacts(small, [0], status="failed", last_error="x")
     set_queue(small, failed=1)
-    statements: list[str] = []
-
-    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = get_engine(autocommit=True)  # the status route's pool: every statement commits on its own
     status.get(STATUS.format(small), headers=headers(acme.key))  # warm caches (tenant runtime, key touch)
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        counts = []
+    counts = []
+    # The status route's pool: every statement commits on its own.
+    with recorded_statements(get_engine(autocommit=True)) as statements:
         for queue_id in (small, large, small, large):
             statements.clear()
             assert status.get(STATUS.format(queue_id), headers=headers(acme.key)).status_code == 200
             counts.append(len(statements))
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert counts == [2, 2, 2, 2], counts  # key lookup with the rate-limit counts; queue row with its failures
     assert not any("count(" in s.lower() for s in statements)

@@ -14,6 +14,7 @@ from billing.db.engine import get_engine, unit_of_work
 from billing.services import admin
 from billing.services.receipts import catch_up_receipts
 from billing.testing import InMemoryBroker
+from support.sql import recorded_statements
 from support.webhook_factories import (
     PHONE,
     World,
@@ -183,21 +184,12 @@ def test_receipts_racing_for_many_contacts_still_count_each_once(client: Any, wo
 
 def test_one_event_costs_a_constant_number_of_statements(client: Any, world: World) -> None:
     sent(world, *(f"3EB0Q{i}" for i in range(50)))
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    engine = get_engine()
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with recorded_statements(get_engine()) as statements:
         post(client, world, update("3EB0Q1", "READ"))
         receipt = len(statements)
         statements.clear()
         post(client, world, upsert("PARAR"))
         reply = len(statements)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert receipt <= 7 and reply <= 12
 
 
