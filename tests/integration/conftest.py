@@ -21,6 +21,15 @@ def broker() -> Iterator[Any]:
 
 
 @pytest.fixture
+def sim() -> Iterator[Any]:
+    """A fresh Evolution API simulator over real HTTP (``SimulatorHandle``); modules may override it."""
+    from billing.sim.server import running_simulator
+
+    with running_simulator() as handle:
+        yield handle
+
+
+@pytest.fixture
 def gateway_sim(database_url: str, broker_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The real stack around a running simulator: this test's database and queues, pacing off."""
     from billing.adapters.broker import reset_publisher, set_publisher

@@ -7,7 +7,6 @@ simulator over HTTP. The multi-process items (2, 6, 7) are in test_sender_proces
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -19,19 +18,13 @@ from billing.config import get_settings
 from billing.services import admin
 from billing.services.deliver import DeliveryResult, SenderDeps, deliver_queue
 from billing.services.tenants import forget_tenant
-from billing.sim.server import SimulatorHandle, running_simulator
+from billing.sim.server import SimulatorHandle
 from billing.testing import FakeClock, InMemoryBroker
 from support.factories import World, contacts_of, make_queue, make_world, phone_of, queue_row, status_counts
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 # Monday 2026-11-30 10:00 in Sao Paulo (UTC-3): inside the default Mon-Fri 08:00-18:00 window.
 MONDAY_10H = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorHandle]:
-    with running_simulator() as handle:
-        yield handle
 
 
 @pytest.fixture

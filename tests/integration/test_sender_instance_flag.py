@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from billing.config import get_settings
 from billing.services.deliver import SenderDeps, deliver_queue
-from billing.sim.server import SimulatorHandle, running_simulator
+from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
 from support.factories import World, make_queue, make_world, queue_row
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorHandle]:
-    with running_simulator() as handle:
-        yield handle
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from billing.config import get_settings
 from billing.services import admin
 from billing.services.deliver import SenderDeps, deliver_queue
 from billing.services.tenants import forget_tenant
-from billing.sim.server import SimulatorHandle, running_simulator
+from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
 from support.factories import World, contacts_of, make_queue, make_world, queue_row
 
@@ -87,12 +86,6 @@ class SenderProcess:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorHandle]:
-    with running_simulator() as handle:
-        yield handle
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from billing.adapters.evolution import EvolutionClient, GatewayConfig
 from billing.config import get_settings
 from billing.db.engine import unit_of_work
 from billing.services.status import queue_status
-from billing.sim.server import SimulatorHandle, running_simulator
+from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
 from support.webhook_factories import PHONE, SECRET_HEADER, World, make_queue, make_world, rows, webhook_client
 from werkzeug.serving import make_server
@@ -36,12 +36,6 @@ def webhook_server(database_url: str) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(5)
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorHandle]:
-    with running_simulator() as handle:
-        yield handle
 
 
 @pytest.fixture
