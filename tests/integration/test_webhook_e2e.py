@@ -19,7 +19,16 @@ from billing.db.engine import unit_of_work
 from billing.services.status import queue_status
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
-from support.webhook_factories import PHONE, SECRET_HEADER, World, make_queue, make_world, rows, webhook_client
+from support.webhook_factories import (
+    PHONE,
+    SECRET_HEADER,
+    World,
+    closed_conversation,
+    make_queue,
+    make_world,
+    rows,
+    webhook_client,
+)
 from werkzeug.serving import make_server
 
 TOKEN = "instance-token-1"
@@ -114,15 +123,7 @@ def test_receipts_from_the_gateway_show_up_as_delivered_and_read_counts(world: W
 def test_a_simulated_reply_reopens_the_conversation(world: World, sim: SimulatorHandle) -> None:
     queue_id = pending_queue(world, [PHONE])
     send_like_the_sender(world, sim, queue_id)
-    with unit_of_work() as uow:
-        uow.session.execute(
-            sa.text(
-                "INSERT INTO conversations (id, tenant_id, instance_id, phone, is_open, closed_at) "
-                "VALUES (:id, :t, :i, :p, false, now())"
-            ),
-            {"id": uuid.uuid4(), "t": world.tenant_id, "i": world.instance_id, "p": PHONE},
-        )
-        uow.commit()
+    closed_conversation(world)
     answer = sim.client.reply("loja-centro", PHONE.lstrip("+"), "já paguei")
     assert answer["http_status"] == 200
     assert rows("SELECT is_open FROM conversations") == [(True,)]

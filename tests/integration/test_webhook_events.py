@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from billing.adapters.broker import set_publisher
 from billing.adapters.evolution import OutcomeKind, SendOutcome
 from billing.db.engine import unit_of_work
@@ -17,7 +15,18 @@ from billing.db.models import WhatsAppInstance
 from billing.services import admin
 from billing.services.tenants import forget_tenant
 from billing.testing import InMemoryBroker
-from support.webhook_factories import JID, PHONE, World, make_queue, make_world, post, rows, upsert, webhook_client
+from support.webhook_factories import (
+    JID,
+    PHONE,
+    World,
+    closed_conversation,
+    make_queue,
+    make_world,
+    post,
+    rows,
+    upsert,
+    webhook_client,
+)
 
 # --- fixtures ---------------------------------------------------------------------------------------
 
@@ -72,15 +81,7 @@ def test_a_reply_reopens_the_closed_conversation_and_marks_the_latest_sent_conta
     old = make_queue(world, [{"provider_message_id": "3EB0OLD", "sent_at": now - timedelta(days=3)}])
     new = make_queue(world, [{"provider_message_id": "3EB0NEW", "sent_at": now - timedelta(hours=1)}])
     rows_ = rows("SELECT id FROM billing_contacts WHERE queue_id = :q", q=new)
-    with unit_of_work() as uow:
-        uow.session.execute(
-            sa.text(
-                "INSERT INTO conversations (id, tenant_id, instance_id, phone, is_open, closed_at) "
-                "VALUES (:id, :t, :i, :p, false, now())"
-            ),
-            {"id": uuid.uuid4(), "t": world.tenant_id, "i": world.instance_id, "p": PHONE},
-        )
-        uow.commit()
+    closed_conversation(world)
 
     answer = post(client, world, upsert("Já paguei, segue o comprovante"))
 

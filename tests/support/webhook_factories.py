@@ -157,6 +157,19 @@ def make_queue(
         return queue.id
 
 
+def closed_conversation(world: World, phone: str = PHONE) -> None:
+    """A closed billing conversation with ``phone``, as the sender leaves it after a reminder."""
+    with unit_of_work() as uow:
+        uow.session.execute(
+            sa.text(
+                "INSERT INTO conversations (id, tenant_id, instance_id, phone, is_open, closed_at) "
+                "VALUES (:id, :t, :i, :p, false, now())"
+            ),
+            {"id": uuid.uuid4(), "t": world.tenant_id, "i": world.instance_id, "p": phone},
+        )
+        uow.commit()
+
+
 def rows(sql: str, **params: Any) -> list[Any]:
     with unit_of_work() as uow:
         return list(uow.session.execute(sa.text(sql), params).all())
