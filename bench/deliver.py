@@ -60,7 +60,8 @@ def run(contacts: int) -> dict[str, float]:
 def measure(base_url: str, contacts: int) -> dict[str, float]:
     from billing.config import get_settings, reset_settings_cache
     from billing.db.engine import get_engine, unit_of_work
-    from billing.services.deliver import SenderDeps, deliver_queue
+    from billing.services.delivery.deps import SenderDeps
+    from billing.services.delivery.sender import deliver_queue
     from billing.sim.control import SimulatorClient
     from billing.testing import InMemoryBroker
     from support.factories import make_queue, make_world

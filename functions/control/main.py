@@ -12,23 +12,25 @@ if TYPE_CHECKING:
 
 
 def _control(request: Request, match: re.Match[str]) -> Response:
-    from billing.adapters.broker import get_publisher
-    from billing.clock import SYSTEM_CLOCK
+    from billing import bootstrap
     from billing.config import get_settings
+    from billing.contract.queues import Actor
     from billing.db.engine import unit_of_work
+    from billing.http.body import read_bounded, reject_declared_size
     from billing.http.guard import guard
-    from billing.services.control import MAX_CONTROL_BODY, control_queue, parse_control_body
+    from billing.http.queues import MAX_CONTROL_BODY, parse_control_body, status_json
+    from billing.services.queues.control import control_queue
 
-    settings, now = get_settings(), SYSTEM_CLOCK.now()
+    settings, now = get_settings(), bootstrap.clock().now()
+    reject_declared_size(request, MAX_CONTROL_BODY)
     with unit_of_work() as uow:
         principal, headers = guard(request, session=uow.session, settings=settings, now=now)
-        # Read one byte past the limit so an oversized body is refused without buffering all of it.
-        raw = request.stream.read(MAX_CONTROL_BODY + 1)
-        command = parse_control_body(request.content_type, raw)
-        body = control_queue(
-            match["queue_id"], command, principal=principal, session=uow.session, publisher=get_publisher(), now=now
+        command = parse_control_body(request.content_type, read_bounded(request, MAX_CONTROL_BODY))
+        actor = Actor(tenant_id=principal.tenant_id, api_key_id=principal.api_key_id, client_ip=principal.client_ip)
+        view = control_queue(
+            match["queue_id"], command, actor=actor, uow=uow, publisher=bootstrap.publisher(), now=now
         )
-    return json_response(body.model_dump_json(), 200, headers)
+    return json_response(status_json(view), 200, headers)
 
 
 ROUTES = (route("POST", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/control", _control),)

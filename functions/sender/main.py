@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import functions_framework
 from billing.http.entry import trigger
-from billing.services.shutdown import install_sigterm_hook
+from billing.services.delivery.shutdown import install_sigterm_hook
 
 if TYPE_CHECKING:
     from billing.adapters.broker import Token
@@ -16,7 +16,7 @@ install_sigterm_hook()
 
 
 def _handle(token: Token) -> bool:
-    from billing.services.deliver import handle
+    from billing.services.delivery.sender import handle
 
     return handle(token)
 

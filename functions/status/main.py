@@ -16,19 +16,20 @@ def _status(request: Request, match: re.Match[str]) -> Response:
     from billing.config import get_settings
     from billing.db.engine import autocommit_session
     from billing.http.guard import guard
-    from billing.services.status import CURSOR_PARAM, queue_status
+    from billing.http.queues import status_json
+    from billing.services.queues.status import CURSOR_PARAM, queue_status
 
     settings, now = get_settings(), SYSTEM_CLOCK.now()
     with autocommit_session() as session:
         principal, headers = guard(request, session=session, settings=settings, now=now)
-        body = queue_status(
+        view = queue_status(
             match["queue_id"],
             tenant_id=principal.tenant_id,
             session=session,
             now=now,
             failures_cursor=request.args.get(CURSOR_PARAM),
         )
-    return json_response(body.model_dump_json(), 200, headers)
+    return json_response(status_json(view), 200, headers)
 
 
 ROUTES = (route("GET", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/status", _status),)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def _handle(token: Token) -> bool:
-    from billing.services.sweep import handle_token
+    from billing.services.sweep.sweeper import handle_token
 
     return handle_token(token)
 

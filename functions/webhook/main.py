@@ -15,22 +15,20 @@ from billing.http.entry import dispatch, json_response, route
 if TYPE_CHECKING:
     from flask import Request, Response
 
+# The per-instance secret the gateway sends (set on the instance with ``billing instance add/update``).
+SECRET_HEADER = "X-Billing-Webhook-Secret"  # noqa: S105 - a header name, not a secret
 WEBHOOK_PATH = r"/api/v1/billing/webhook/evolution/(?P<instance_id>[^/]+)(?:/[a-z][a-z0-9-]{0,63})?"
 
 
 def handle_event(request: Request, match: re.Match[str]) -> Response:
     from billing.config import get_settings
-    from billing.errors import PayloadTooLargeError
-    from billing.http.webhook_schemas import SECRET_HEADER
-    from billing.services.webhooks import handle_webhook
+    from billing.http.body import read_bounded
+    from billing.services.inbound.webhook import handle_webhook
 
-    limit = get_settings().max_body_bytes
-    if (request.content_length or 0) > limit:
-        raise PayloadTooLargeError(f"webhook body over {limit} bytes")
     result = handle_webhook(
         instance_ref=match["instance_id"],
         secret=request.headers.get(SECRET_HEADER),
-        body=request.get_data(cache=False)[: limit + 1],
+        body=read_bounded(request, get_settings().max_body_bytes),
     )
     return json_response(result.as_dict())
 

@@ -112,10 +112,6 @@ class GatewayError(BillingError):
     """The WhatsApp gateway answered in a way the client could not interpret."""
 
 
-class LeaseLostError(BillingError):
-    """A worker's lease on a queue expired or was taken over; it must stop writing."""
-
-
 class InvalidValueError(DomainError):
     """A single value (URL, amount, variable) is not acceptable; the message says why."""
 

@@ -83,20 +83,37 @@ class TextFormatter(logging.Formatter):
         return f"{stamp} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())} {tail}".rstrip()
 
 
-_configured = False
+_configured: str | None = None  # the stream name the handler writes to, once configured
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    """Install one stdout handler on the root logger. Safe to call more than once."""
+class _StdStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` or ``sys.stderr`` is at the time of each record."""
+
+    def __init__(self, name: str) -> None:
+        self._stream_name = name
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return getattr(sys, self._stream_name)
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json", *, to: str = "stdout") -> None:
+    """Install one handler on the root logger, writing to stdout (functions: the platform collects it)
+    or stderr (the CLI, whose stdout is its answer). Safe to call more than once."""
     global _configured
     root = logging.getLogger()
-    if _configured:
+    if _configured == to:
         root.setLevel(level)
         return
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdStreamHandler(to)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("pika", "aiormq", "aio_pika", "httpx", "httpcore", "werkzeug", "alembic.runtime.plugins", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    _configured = True
+    _configured = to

@@ -1,13 +1,31 @@
-"""Fakes shipped with the core package, reused by every test and by ``billing dev``."""
+"""Fakes shipped with the core package, reused by every test and by ``billing dev``.
+
+``FakeGateway`` stands for one WhatsApp instance behind the gateway port, ``FakeClock`` for time,
+``InMemoryBroker`` and ``DirectDispatcher`` for RabbitMQ, and ``RecordingUnitOfWork`` for a unit of
+work whose statements a test only needs to see (never a database: SQL semantics are tested on
+PostgreSQL).
+"""
 
 from __future__ import annotations
 
 import threading
+from collections import deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
-from billing.testing_broker import DirectDispatcher, InMemoryBroker, Published
+from billing.adapters.memory_broker import DirectDispatcher, InMemoryBroker, Published
+from billing.domain.gateway import HealthState, OutcomeKind, SendOutcome
 
-__all__ = ["DirectDispatcher", "FakeClock", "InMemoryBroker", "Published"]
+__all__ = [
+    "DirectDispatcher",
+    "FakeClock",
+    "FakeGateway",
+    "InMemoryBroker",
+    "Published",
+    "RecordingUnitOfWork",
+    "SentText",
+]
 
 
 class FakeClock:
@@ -41,3 +59,73 @@ class FakeClock:
             delta = (when - self._now).total_seconds()
             self._now = when
             self._mono += max(0.0, delta)
+
+
+class SentText(NamedTuple):
+    phone: str
+    text: str
+    retry: bool
+    delay_ms: int | None
+
+
+class FakeGateway:
+    """One instance behind the gateway port, answering from a script.
+
+    Each ``send_text`` takes the next scripted outcome (``script``), then answers ``sent`` with a fresh
+    message id; ``health`` is what ``check_health`` answers. Every call is recorded.
+    """
+
+    def __init__(self, *script: SendOutcome, health: HealthState = HealthState.OPEN) -> None:
+        self._script: deque[SendOutcome] = deque(script)
+        self._lock = threading.Lock()
+        self.health = health
+        self.sent: list[SentText] = []
+        self.health_checks = 0
+
+    def then(self, *outcomes: SendOutcome) -> FakeGateway:
+        with self._lock:
+            self._script.extend(outcomes)
+        return self
+
+    def send_text(self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None) -> SendOutcome:
+        with self._lock:
+            self.sent.append(SentText(phone_e164, text, retry, delay_ms))
+            if self._script:
+                return self._script.popleft()
+            return SendOutcome(OutcomeKind.SENT, message_id=f"FAKE{len(self.sent):06d}")
+
+    def check_health(self) -> HealthState:
+        with self._lock:
+            self.health_checks += 1
+            return self.health
+
+
+@dataclass
+class _RecordingSession:
+    executed: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    added: list[Any] = field(default_factory=list)
+
+    def execute(self, statement: Any, params: dict[str, Any] | None = None) -> None:
+        self.executed.append((statement, dict(params or {})))
+
+    def add(self, row: Any) -> None:
+        self.added.append(row)
+
+
+class RecordingUnitOfWork:
+    """A unit of work that records what a use case writes and whether it committed."""
+
+    def __init__(self) -> None:
+        self.session = _RecordingSession()
+        self.commits = 0
+        self.rollbacks = 0
+
+    @property
+    def executed(self) -> list[dict[str, Any]]:
+        return [params for _, params in self.session.executed]
+
+    def commit(self) -> None:
+        self.commits += 1
+
+    def rollback(self) -> None:
+        self.rollbacks += 1

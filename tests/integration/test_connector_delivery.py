@@ -18,7 +18,7 @@ import httpx
 import pika
 import pytest
 from billing.adapters.broker import REDELIVERIES_HEADER, PikaPublisher, Token, queue_names
-from billing.connector import Connector
+from billing.adapters.connector import Connector
 from support.rabbit import delete_topology
 
 RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
@@ -296,7 +296,7 @@ def test_a_connector_process_exits_cleanly_on_sigterm(prefix: str, publisher: Pi
     names = queue_names(prefix)
     publisher.publish(names.overdue, Token(kind="queue"))  # declares the topology before consuming
     code = (
-        "from billing.connector import run_connector; "
+        "from billing.adapters.connector import run_connector; "
         f"run_connector(sender_target='http://127.0.0.1:{free_port()}/', sweeper_target=None, url={RABBITMQ_URL!r})"
     )
     env = {**os.environ, "BILLING_BROKER_QUEUE_PREFIX": prefix, "BILLING_BROKER_MAX_REDELIVERIES": "100"}
@@ -346,7 +346,7 @@ def test_a_connector_running_in_a_dev_server_thread_stops_on_request(prefix: str
 
 def test_the_probe_server_reports_readiness_and_counts_deliveries(prefix: str, publisher: PikaPublisher) -> None:
     import httpx
-    from billing.probe_server import start_probe_server
+    from billing.adapters.probe_server import start_probe_server
 
     names = queue_names(prefix)
     connector = make_connector(prefix, sender=lambda token: True)

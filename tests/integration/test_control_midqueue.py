@@ -26,7 +26,7 @@ def acme(gateway_sim: Any) -> TenantSetup:
 
 
 def start_sender(queue_id: str) -> threading.Thread:
-    from billing.services.deliver import deliver_queue
+    from billing.services.delivery.sender import deliver_queue
 
     thread = threading.Thread(target=deliver_queue, args=(uuid.UUID(queue_id),), daemon=True)
     thread.start()

@@ -16,7 +16,8 @@ from billing.adapters.broker import PikaPublisher, Token, queue_names, reset_pub
 from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import get_settings
 from billing.services import admin
-from billing.services.deliver import DeliveryResult, SenderDeps, deliver_queue
+from billing.services.delivery.deps import SenderDeps
+from billing.services.delivery.sender import deliver_queue
 from billing.services.tenants import forget_tenant
 from billing.sim.server import SimulatorHandle
 from billing.testing import FakeClock, InMemoryBroker
@@ -42,14 +43,6 @@ def deps(clock: Clock = SYSTEM_CLOCK, broker: InMemoryBroker | None = None, **se
         publisher=lambda: publisher,
         stop_requested=lambda: False,
     )
-
-
-def run_to_end(queue_id: uuid.UUID, sender: SenderDeps, *, max_runs: int = 50) -> list[DeliveryResult]:
-    """Invoke the sender again for every continuation, like RabbitMQ would."""
-    results = [deliver_queue(queue_id, deps=sender)]
-    while results[-1].outcome == "continued" and len(results) < max_runs:
-        results.append(deliver_queue(queue_id, deps=sender))
-    return results
 
 
 def test_a_thousand_contacts_complete_exactly_once_with_continuations_through_rabbitmq(
@@ -112,9 +105,9 @@ class GatewayHook:
         self.after, self.action, self.sends = after, action, 0
 
     def wrap(self, queue: Any, settings: Any) -> Any:
-        from billing.services.deliver import evolution_gateway
+        from billing.bootstrap import gateway_for
 
-        inner, hook = evolution_gateway(queue, settings), self
+        inner, hook = gateway_for(queue, settings), self
 
         class Hooked:
             def send_text(self, phone: str, text: str, **kw: Any) -> Any:

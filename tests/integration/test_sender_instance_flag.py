@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from billing.config import get_settings
-from billing.services.deliver import SenderDeps, deliver_queue
+from billing.services.delivery.deps import SenderDeps
+from billing.services.delivery.sender import deliver_queue
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
 from support.factories import World, make_queue, make_world, queue_row

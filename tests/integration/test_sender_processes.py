@@ -21,7 +21,8 @@ import pytest
 from billing.adapters.broker import Token, queue_names
 from billing.config import get_settings
 from billing.services import admin
-from billing.services.deliver import SenderDeps, deliver_queue
+from billing.services.delivery.deps import SenderDeps
+from billing.services.delivery.sender import deliver_queue
 from billing.services.tenants import forget_tenant
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker

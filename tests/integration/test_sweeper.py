@@ -32,7 +32,7 @@ def sent_numbers(sim: Any) -> list[str]:
 def test_a_killed_workers_queue_is_finished_by_the_sweeper_without_duplicates(
     acme: TenantSetup, send: Any, gateway_sim: Any
 ) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     queue_id = create_queue(send, acme.key, 6, kind="notification")
     purge_all()  # the dead worker had consumed the first token
@@ -61,7 +61,7 @@ def test_a_queue_created_while_rabbitmq_was_down_is_published_and_completed_afte
     acme: TenantSetup, send: Any, gateway_sim: Any
 ) -> None:
     from billing.adapters.broker import PikaPublisher, set_publisher
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     set_publisher(PikaPublisher("amqp://guest:guest@127.0.0.1:1/%2F", socket_timeout_s=0.5))
     try:
@@ -79,7 +79,7 @@ def test_a_queue_created_while_rabbitmq_was_down_is_published_and_completed_afte
 
 
 def test_a_scheduled_queue_starts_at_its_time(acme: TenantSetup, send: Any, gateway_sim: Any) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     start = datetime.now(UTC) + timedelta(hours=1)
     queue_id = create_queue(send, acme.key, 2, kind="notification", scheduled_for=start.isoformat())
@@ -93,7 +93,7 @@ def test_a_scheduled_queue_starts_at_its_time(acme: TenantSetup, send: Any, gate
 
 
 def test_a_parked_queue_is_woken_when_its_resume_at_comes(acme: TenantSetup, send: Any, gateway_sim: Any) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     queue_id = create_queue(send, acme.key, 2, kind="notification")
     purge_all()
@@ -106,7 +106,7 @@ def test_a_parked_queue_is_woken_when_its_resume_at_comes(acme: TenantSetup, sen
 
 
 def test_a_recovered_instances_queues_resume(acme: TenantSetup, send: Any, gateway_sim: Any) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     gateway_sim.client.set_state("loja-centro", "close")
     queue_id = create_queue(send, acme.key, 3, kind="notification")
@@ -131,7 +131,7 @@ def test_many_down_instances_are_checked_through_check_recovery_tokens(
     from billing.adapters.broker import queue_names
     from billing.db.engine import unit_of_work
     from billing.services import admin
-    from billing.services.sweep import INLINE_HEALTH_CHECKS, run_tick
+    from billing.services.sweep.sweeper import INLINE_HEALTH_CHECKS, run_tick
 
     names = [f"filial-{i}" for i in range(INLINE_HEALTH_CHECKS + 2)]
     with unit_of_work() as uow:
@@ -162,7 +162,7 @@ def test_many_down_instances_are_checked_through_check_recovery_tokens(
 
 
 def test_expired_rate_limit_windows_are_purged(acme: TenantSetup, gateway_sim: Any) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     execute(
         "INSERT INTO rate_limit_buckets (key, hits, expires_at) VALUES ('ip:x:1', 3, :old), ('ip:x:2', 1, :new)",
@@ -179,7 +179,7 @@ def test_expired_rate_limit_windows_are_purged(acme: TenantSetup, gateway_sim: A
 def test_a_pending_queue_whose_confirmed_token_was_lost_is_published_again_and_finished(
     acme: TenantSetup, gateway_sim: Any
 ) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     queue_id = create_queue(client("send"), acme.key, 3, kind="notification")
     purge_all()  # the token the send function published is lost
@@ -192,7 +192,7 @@ def test_a_pending_queue_whose_confirmed_token_was_lost_is_published_again_and_f
 
 
 def test_parked_queues_are_not_treated_as_stranded(acme: TenantSetup, gateway_sim: Any) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     queue_id = create_queue(client("send"), acme.key, 1, kind="notification")
     purge_all()
@@ -203,7 +203,7 @@ def test_parked_queues_are_not_treated_as_stranded(acme: TenantSetup, gateway_si
 def test_a_receipt_that_arrived_before_the_message_id_was_stored_is_caught_up(
     acme: TenantSetup, gateway_sim: Any
 ) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     queue_id = create_queue(client("send"), acme.key, 1, kind="notification")
     purge_all()
@@ -225,7 +225,7 @@ def test_a_receipt_that_arrived_before_the_message_id_was_stored_is_caught_up(
 
 
 def test_receipts_older_than_the_retention_are_purged(acme: TenantSetup, gateway_sim: Any) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     tenant_id = execute("SELECT id FROM tenants WHERE name = 'acme'")[0]["id"]
     execute(

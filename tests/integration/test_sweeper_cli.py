@@ -12,7 +12,7 @@ from support.send_factories import make_tenant
 def test_billing_sweep_runs_one_tick_and_prints_what_it_did(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import billing.cli_ops  # noqa: F401 - registers the sub-command
+    import billing.cli.ops  # noqa: F401 - registers the sub-command
     from billing import cli
     from billing.adapters.broker import set_publisher
     from billing.testing import InMemoryBroker

@@ -50,7 +50,7 @@ def test_two_sweepers_started_at_once_publish_each_queue_exactly_once(
     needy_queues: set[str], broker_prefix: str
 ) -> None:
     from billing.adapters.broker import PikaPublisher
-    from billing.services.sweep import SweepSummary, run_tick
+    from billing.services.sweep.sweeper import SweepSummary, run_tick
 
     barrier = threading.Barrier(2)
     summaries: list[SweepSummary] = []
@@ -80,7 +80,7 @@ def test_two_sweepers_started_at_once_publish_each_queue_exactly_once(
 
 
 def test_a_second_tick_finds_nothing_left_to_publish(needy_queues: set[str]) -> None:
-    from billing.services.sweep import run_tick
+    from billing.services.sweep.sweeper import run_tick
 
     assert run_tick().published == len(needy_queues)
     again = run_tick()

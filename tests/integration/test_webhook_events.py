@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from billing.adapters.broker import set_publisher
-from billing.adapters.evolution import OutcomeKind, SendOutcome
 from billing.db.engine import unit_of_work
-from billing.db.models import WhatsAppInstance
+from billing.domain.gateway import OutcomeKind, SendOutcome
 from billing.services import admin
 from billing.services.tenants import forget_tenant
-from billing.testing import InMemoryBroker
+from billing.testing import FakeGateway, InMemoryBroker
 from support.webhook_factories import (
     JID,
     PHONE,
@@ -51,24 +50,11 @@ def client(world: World) -> Any:
     return webhook_client()
 
 
-class RecordingGateway:
-    """Stands in for the Evolution client the opt-out confirmation goes through."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def __call__(self, instance: WhatsAppInstance) -> RecordingGateway:
-        return self
-
-    def send_text(self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None) -> Any:
-        self.sent.append((phone_e164, text))
-        return SendOutcome(OutcomeKind.SENT, status_code=201, message_id="3EB0CONFIRM" + str(len(self.sent)))
-
-
 @pytest.fixture
-def gateway(monkeypatch: pytest.MonkeyPatch) -> RecordingGateway:
-    fake = RecordingGateway()
-    monkeypatch.setattr("billing.services.webhooks.gateway_for", fake)
+def gateway(monkeypatch: pytest.MonkeyPatch) -> FakeGateway:
+    """Stands in for the Evolution client the opt-out confirmation goes through."""
+    fake = FakeGateway()
+    monkeypatch.setattr("billing.bootstrap.gateway_for", lambda instance, settings=None: fake)
     return fake
 
 
@@ -136,7 +122,7 @@ def test_own_messages_groups_and_unmappable_senders_are_ignored(
     "text", ["PARAR", "parar", "Párar ", "SAIR", "sair", "STOP", "stop", "CANCELAR", "cancelar", "  Stop!\n"]
 )
 def test_each_default_keyword_suppresses_the_phone_and_sends_nothing(
-    client: Any, world: World, gateway: RecordingGateway, text: str
+    client: Any, world: World, gateway: FakeGateway, text: str
 ) -> None:
     answer = post(client, world, upsert(text))
     assert answer.status_code == 200
@@ -172,7 +158,7 @@ def test_opting_out_twice_keeps_one_suppression(client: Any, world: World) -> No
 
 
 def test_a_configured_confirmation_is_sent_once_and_kept_in_the_chat_history(
-    client: Any, world: World, gateway: RecordingGateway
+    client: Any, world: World, gateway: FakeGateway
 ) -> None:
     text = "Pronto, você não receberá mais lembretes."
     with unit_of_work() as uow:
@@ -183,20 +169,17 @@ def test_a_configured_confirmation_is_sent_once_and_kept_in_the_chat_history(
     forget_tenant()
     post(client, world, upsert("PARAR"))
     post(client, world, upsert("parar"))
-    assert gateway.sent == [(PHONE, text)]
+    assert [(sent.phone, sent.text, sent.retry, sent.delay_ms) for sent in gateway.sent] == [(PHONE, text, False, 0)]
     history = rows("SELECT direction, body, provider_message_id FROM messages ORDER BY created_at, direction")
-    assert ("out", text, "3EB0CONFIRM1") in [tuple(r) for r in history]
+    assert ("out", text, "FAKE000001") in [tuple(r) for r in history]
     assert len(history) == 3
 
 
 def test_a_confirmation_the_gateway_refuses_still_leaves_the_phone_suppressed(
     client: Any, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    class Down(RecordingGateway):
-        def send_text(self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None) -> Any:
-            return SendOutcome(OutcomeKind.INSTANCE_DOWN, status_code=500, error="Connection Closed")
-
-    monkeypatch.setattr("billing.services.webhooks.gateway_for", Down())
+    down = FakeGateway(SendOutcome(OutcomeKind.INSTANCE_DOWN, status_code=500, error="Connection Closed"))
+    monkeypatch.setattr("billing.bootstrap.gateway_for", lambda instance, settings=None: down)
     with unit_of_work() as uow:
         admin.set_config(
             admin.resolve_tenant("acme", session=uow.session), session=uow.session, opt_out_confirmation="ok"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from billing.adapters.broker import queue_names
 from billing.db.engine import get_engine, unit_of_work
 from billing.services import admin
-from billing.services.receipts import catch_up_receipts
+from billing.services.inbound.receipts import catch_up_receipts
 from billing.testing import InMemoryBroker
 from support.sql import recorded_statements
 from support.webhook_factories import (

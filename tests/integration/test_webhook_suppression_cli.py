@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from billing.cli import main
 from billing.db.engine import unit_of_work
-from billing.services.suppression import suppressed_phones
+from billing.services.inbound.suppression import suppressed_phones
 from support.webhook_factories import make_world
 
 

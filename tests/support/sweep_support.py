@@ -81,7 +81,7 @@ def sender_tokens() -> list[Any]:
 def run_sender_until_idle(max_rounds: int = 20) -> int:
     """Deliver every token on the sender queues, then the continuations they publish; returns how many
     tokens were handled."""
-    from billing.services.deliver import deliver_queue
+    from billing.services.delivery.sender import deliver_queue
 
     handled = 0
     for _ in range(max_rounds):

@@ -38,7 +38,6 @@ FUNCTIONS_DIR = ROOT / "functions"
 K8S_VERSION = "1.30"
 # CONTRACT.md section 2: the function set (the entry points may not all exist yet).
 FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook")
-HTTP_FUNCTIONS = ("send", "status", "control", "webhook")
 KNATIVE_MAX_REVISION_TIMEOUT_S = 600  # config-defaults max-revision-timeout-seconds (Knative default)
 CRON_PERIOD_S = 60  # the sweeper tick: every minute on every platform
 

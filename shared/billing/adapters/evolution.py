@@ -20,15 +20,13 @@ import tenacity
 from billing.adapters.evolution_answers import (  # re-exported: callers import one module
     ErrorInfo,
     GatewayConfig,
-    HealthState,
-    OutcomeKind,
-    SendOutcome,
     _transport_outcome,
     classify_response,
     parse_error_body,
     parse_retry_after,
     to_number,
 )
+from billing.domain.gateway import HealthState, OutcomeKind, SendOutcome
 from billing.errors import GatewayError
 from billing.logs import mask_phone
 
@@ -94,6 +92,11 @@ class EvolutionClient:
     def _timeout(self, delay_ms: int) -> httpx.Timeout:
         # The gateway holds the call for the whole typing delay: the read timeout must outlast it.
         read = max(self.config.read_timeout_s, delay_ms / 1000 + 5) if delay_ms > 0 else self.config.read_timeout_s
+        connect = self.config.connect_timeout_s
+        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+
+    def _health_timeout(self) -> httpx.Timeout:
+        read = min(self.config.read_timeout_s, self.config.health_read_timeout_s)
         connect = self.config.connect_timeout_s
         return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
@@ -165,7 +168,9 @@ class EvolutionClient:
     def check_health(self) -> HealthState:
         """The instance's live connection state; ``unreachable`` when the gateway cannot tell us."""
         try:
-            response = self._http.get(f"/instance/connectionState/{self._path}")
+            response = self._http.get(
+                f"/instance/connectionState/{self._path}", timeout=self._health_timeout()
+            )
         except httpx.HTTPError as exc:
             logger.warning(
                 "gateway health check failed: %s",

@@ -1,4 +1,4 @@
-"""What the Evolution API answers, read into a closed set of outcomes (no I/O here).
+"""What the Evolution API answers, read into the port's closed set of outcomes (no I/O here).
 
 Every error body shape the gateway produces (string, list of strings, list of lists, list of
 objects, Boom) is parsed without raising; CONTRACT.md section 4 has the facts.
@@ -12,55 +12,15 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Any
 
 import httpx
 
+from billing.domain.gateway import OutcomeKind, SendOutcome
 from billing.logs import scrub_text
 
 _DOWN_MARKERS = ("connection closed", "cannot read properties of undefined", "not connected")
 _MAX_ERROR_CHARS = 200
-
-
-class HealthState(StrEnum):
-    OPEN = "open"
-    CONNECTING = "connecting"
-    CLOSE = "close"
-    UNREACHABLE = "unreachable"
-
-
-class OutcomeKind(StrEnum):
-    SENT = "sent"
-    INVALID_NUMBER = "invalid_number"
-    INSTANCE_DOWN = "instance_down"
-    REJECTED = "rejected"
-    TRANSIENT = "transient"
-
-
-@dataclass(frozen=True, slots=True)
-class SendOutcome:
-    """What became of one send. ``delivery_unknown``: the gateway may have sent it (read timeout)."""
-
-    kind: OutcomeKind
-    message_id: str | None = None
-    remote_jid: str | None = None
-    status_code: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    latency_s: float = 0.0
-    delivery_unknown: bool = False
-
-    @property
-    def is_permanent(self) -> bool:
-        return self.kind in (OutcomeKind.INVALID_NUMBER, OutcomeKind.REJECTED)
-
-    @property
-    def looks_like_disconnection(self) -> bool:
-        """The instance (or the gateway itself) looks down: worth a health check before sending more."""
-        if self.kind is OutcomeKind.INSTANCE_DOWN:
-            return True
-        return self.kind is OutcomeKind.TRANSIENT and self.status_code is None and not self.delivery_unknown
 
 
 @dataclass(frozen=True)
@@ -72,6 +32,7 @@ class GatewayConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     typing_delay_ms: int = 0
+    health_read_timeout_s: float = 10.0
 
     @property
     def cache_key(self) -> tuple[str, str, str, str]:

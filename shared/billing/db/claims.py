@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from billing.domain.states import (
     CONTACT_CLAIMABLE,
@@ -152,7 +153,8 @@ MARK_PUBLISHED = text("""
 UPDATE billing_queues SET published_at = :now WHERE id = :queue_id AND published_at IS NULL
 """)
 
-MARK_INSTANCE_DOWN = text("""
+# The one place an instance's connection state is recorded (sender, sweeper and webhook).
+RECORD_HEALTH = text("""
 UPDATE whatsapp_instances SET health_state = :state, health_checked_at = :now WHERE id = :instance_id
 """)
 
@@ -295,8 +297,10 @@ def mark_published(conn: Connection, *, queue_id: str, now: datetime) -> None:
     conn.execute(MARK_PUBLISHED, _params(queue_id=queue_id, now=now))
 
 
-def mark_instance_health(conn: Connection, *, instance_id: str, state: str, now: datetime) -> None:
-    conn.execute(MARK_INSTANCE_DOWN, _params(instance_id=instance_id, state=state, now=now))
+def mark_instance_health(
+    conn: Connection | Session, *, instance_id: str | uuid.UUID, state: str, now: datetime
+) -> None:
+    conn.execute(RECORD_HEALTH, _params(instance_id=instance_id, state=state, now=now))
 
 
 def variation_body(conn: Connection, *, variation_id: str, tenant_id: str) -> str | None:

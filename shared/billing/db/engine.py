@@ -16,7 +16,7 @@ from billing.config import get_settings
 from billing.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
     from sqlmodel import Session
 
 logger = logging.getLogger(__name__)
@@ -145,6 +145,13 @@ def unit_of_work() -> Iterator[UnitOfWork]:
     finally:
         session.rollback()
         session.close()
+
+
+@contextlib.contextmanager
+def core_connection() -> Iterator[Connection]:
+    """One Core connection from the pool, connection failures translated like ``unit_of_work``'s."""
+    with _unavailable_on_disconnect(), get_engine().connect() as conn:
+        yield conn
 
 
 @contextlib.contextmanager

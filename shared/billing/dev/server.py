@@ -164,12 +164,12 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     connector = None
     dispatcher = None
     if use_broker:
-        from billing.connector import Connector
+        from billing.adapters.connector import Connector
 
         connector = Connector(sender_target=deliver_sender, sweeper_target=deliver_sweeper)
         threading.Thread(target=asyncio.run, args=(connector.run(),), name="connector", daemon=True).start()
     else:
-        from billing.testing_broker import DirectDispatcher
+        from billing.adapters.memory_broker import DirectDispatcher
 
         dispatcher = DirectDispatcher()
         for queue in (names.overdue, names.upcoming, names.notification, names.resume):

@@ -186,7 +186,8 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
     2xx when the token is handled (or needs nothing), 503 when it must be redelivered, 400 when it is
     malformed (redelivering a malformed token cannot help).
     """
-    from billing.http.triggers import parse_token
+    from billing.http.body import read_bounded
+    from billing.http.triggers import MAX_TRIGGER_BYTES, parse_token
 
     ensure_logging()
     if request.method in {"GET", "HEAD"}:
@@ -195,7 +196,9 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
             return probe
         return problem(405, "Method Not Allowed", "POST a token", headers={"Allow": "POST"})
     try:
-        token = parse_token(dict(request.headers), request.get_data(cache=False))
+        token = parse_token(dict(request.headers), read_bounded(request, MAX_TRIGGER_BYTES))
+    except errors.PayloadTooLargeError as exc:
+        return problem(413, "Payload Too Large", str(exc))
     except errors.ValidationFailedError as exc:
         return problem(400, "Bad Request", str(exc), errors_=exc.errors)
     try:

@@ -5,7 +5,7 @@ atomic ``INSERT ... ON CONFLICT ... RETURNING``, so replicas never race. The gua
 same round trip as the key lookup; ``count`` bumps one counter on its own. Counters may lose their last few
 hundred milliseconds in a database crash, which is harmless, so their transaction does not wait for
 the WAL flush (``synchronous_commit = off``, sent in the same round trip). The sweeper deletes expired
-windows.
+windows (``services.sweep.upkeep``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ INSERT INTO rate_limit_buckets (key, hits, expires_at) VALUES (:bucket, 1, :expi
 ON CONFLICT (key) DO UPDATE SET hits = rate_limit_buckets.hits + 1
 RETURNING hits
 """)
-_PURGE = sa.text("DELETE FROM rate_limit_buckets WHERE expires_at < :now")
 
 
 @dataclass(frozen=True)
@@ -102,8 +101,3 @@ def evaluate(subjects: Sequence[Subject], hits: Mapping[str, int], *, window: Wi
     if tightest is None:
         raise ValueError("evaluate needs at least one subject")
     return tightest
-
-
-def purge_expired(*, session: Session, now: datetime) -> int:
-    result = session.execute(_PURGE, {"now": now})
-    return int(getattr(result, "rowcount", 0) or 0)

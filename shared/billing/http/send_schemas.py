@@ -1,73 +1,19 @@
-"""Request and response bodies of ``POST /api/v1/billing/send/{type}`` (CONTRACT.md 1.1).
+"""The documented bodies of ``POST /api/v1/billing/send/{type}`` (OpenAPI).
 
-The envelope is validated as a whole (unknown top-level fields are refused), each contact on its own,
-so one bad contact is reported by index instead of failing the batch.
+The shapes the ingest use case validates live in ``billing.contract.send``; here they are documented
+with typed contacts, and the answer's wire model is defined.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-# Bounds on the ERP's free-form variables (documented in docs/send.md).
-MAX_VARIABLES = 50
-MAX_VARIABLE_NAME = 64
-MAX_VARIABLE_TEXT = 1000
-VARIABLE_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-MAX_IDEMPOTENCY_KEY = 255
-MIN_YEAR, MAX_YEAR = 2000, 2100
+from billing.contract.send import MAX_IDEMPOTENCY_KEY, ContactIn, SendEnvelope
 
-VariableName = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_VARIABLE_NAME, pattern=VARIABLE_NAME_PATTERN)
-]
-# Strict: JSON true is not the number 1, and a number is not a name.
-FiniteNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]  # "1e400" parses as infinity
-VariableValue = (
-    Annotated[str, StringConstraints(strict=True, max_length=MAX_VARIABLE_TEXT)] | StrictBool | StrictInt | FiniteNumber
-)
-Amount = Annotated[str, StringConstraints(strict=True, max_length=32)] | StrictInt | FiniteNumber
-
-
-class ContactIn(BaseModel):
-    """One person to remind. Everything but ``phone`` is optional; the type decides what is required."""
-
-    model_config = ConfigDict(extra="forbid", strict=False, title="Contact")
-
-    phone: str = Field(min_length=1, max_length=40, description="as typed; normalised to E.164")
-    name: str | None = Field(default=None, max_length=200)
-    due_date: date | None = Field(default=None, description="ISO date; overdue: <= today, upcoming: >= today")
-    amount: Amount | None = Field(default=None, description='plain decimal, e.g. "150.90"; > 0 for overdue/upcoming')
-    invoice_id: str | None = Field(default=None, min_length=1, max_length=100)
-    payment_link: str | None = Field(default=None, max_length=2000, description="https only")
-    pix_code: str | None = Field(default=None, max_length=1000)
-    variables: dict[VariableName, VariableValue] | None = Field(
-        default=None,
-        max_length=MAX_VARIABLES,
-        description=f"flat map (at most {MAX_VARIABLES} names, text values up to {MAX_VARIABLE_TEXT} characters)",
-    )
-
-
-class SendEnvelope(BaseModel):
-    """The body as parsed at run time: contacts stay raw so each is validated on its own."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    external_id: str | None = Field(default=None, min_length=1, max_length=255)
-    template: str | None = Field(default=None, min_length=1, max_length=100)
-    instance: str | None = Field(default=None, min_length=1, max_length=100)
-    scheduled_for: datetime | None = None
-    valid_until: datetime | None = None
-    contacts: list[Any] = Field(min_length=1)
-
-    @field_validator("scheduled_for", "valid_until")
-    @classmethod
-    def _plausible_year(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
-            raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
-        return value
-
+__all__ = ["MAX_IDEMPOTENCY_KEY", "ContactIn", "RejectedContact", "SendEnvelope", "SendRequest", "SendResponse"]
 
 class SendRequest(SendEnvelope):
     """The documented body (OpenAPI): the envelope with typed contacts."""

@@ -9,7 +9,7 @@ Three deliveries reach the sender and sweeper (CONTRACT.md section 2):
 * a plain POST whose body is the token JSON (OpenFaaS connectors) or empty (the cron-connector).
 
 Anything that carries no token (an empty body, ``{}``, a PingSource payload) is a cron ``tick``.
-``post_token`` is the other direction: how ``billing connector`` triggers a function over HTTP.
+The other direction (how ``billing connector`` triggers a function) is ``billing.adapters.trigger_client``.
 No CloudEvents SDK: the formats are small and the SDK pins conflict with other packages.
 """
 
@@ -19,7 +19,7 @@ import base64
 import binascii
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -29,18 +29,11 @@ from billing.errors import ValidationFailedError
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    import httpx
-
 logger = logging.getLogger(__name__)
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 MAX_TRIGGER_BYTES = 64 * 1024
 _REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
-# Statuses that mean "try again later" even though they are 4xx.
-_RETRYABLE_4XX = frozenset({408, 425, 429})
-
-DeliveryOutcome = Literal["handled", "retry", "poison"]
-
 
 class TriggerParseError(ValidationFailedError):
     """A trigger request is not a CloudEvent, a token or a tick. Answer 400: redelivery cannot help."""
@@ -57,39 +50,6 @@ def parse_token(headers: Mapping[str, str], body: bytes) -> Token:
     if "ce-specversion" in lowered:
         return _from_binary(lowered, body)
     return _token_or_tick(_load_json(body, where="body"), event_id=None, reason="cron")
-
-
-def cloudevent_headers(token: Token, *, source: str = "billing/connector") -> dict[str, str]:
-    """Headers that make a POST of ``token.to_bytes()`` a binary-mode CloudEvent (what Knative sends)."""
-    return {
-        "ce-specversion": "1.0",
-        "ce-id": token.id,
-        "ce-source": source,
-        "ce-type": f"billing.token.{token.kind}",
-        "ce-time": token.created_at.isoformat(),
-        "content-type": "application/json",
-    }
-
-
-async def post_token(client: httpx.AsyncClient, url: str, token: Token) -> DeliveryOutcome:
-    """Trigger a function over HTTP with ``token`` as a binary-mode CloudEvent.
-
-    2xx is ``handled``; 5xx, 408/425/429 and network errors are ``retry``; any other 4xx is ``poison``
-    (the function cannot understand the token, so redelivering cannot help).
-    """
-    import httpx
-
-    extra = {"url": url, "token_id": token.id, "kind": token.kind}
-    try:
-        response = await client.post(url, content=token.to_bytes(), headers=cloudevent_headers(token))
-    except httpx.HTTPError as exc:
-        logger.warning("function unreachable", extra={"action": "trigger.http_error", "error": repr(exc), **extra})
-        return "retry"
-    status = response.status_code
-    if 200 <= status < 300:
-        return "handled"
-    logger.warning("function refused the token", extra={"action": "trigger.http_status", "status": status, **extra})
-    return "poison" if 400 <= status < 500 and status not in _RETRYABLE_4XX else "retry"
 
 
 def _from_binary(headers: Mapping[str, str], body: bytes) -> Token:

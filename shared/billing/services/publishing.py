@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
 
 from billing.adapters.broker import Publisher, Token, queue_for_type, queue_names
+from billing.db.engine import UnitOfWork
 from billing.errors import BrokerUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -62,10 +62,10 @@ class PublishResult:
 
 
 def publish_claimed(
-    claimed: Sequence[Claimed], *, reason: str, stamp: datetime, publisher: Publisher, session: Session
+    claimed: Sequence[Claimed], *, reason: str, stamp: datetime, publisher: Publisher, uow: UnitOfWork
 ) -> PublishResult:
     """Publish one token per claimed queue (claims already committed); on the first broker failure
-    give back the rest, committing that on ``session``."""
+    give back the rest, committing that in ``uow``."""
     published: list[uuid.UUID] = []
     failed: list[uuid.UUID] = []
     for index, item in enumerate(claimed):
@@ -83,6 +83,6 @@ def publish_claimed(
             break
         published.append(item.queue_id)
     if failed:
-        session.execute(_UNCLAIM, {"ids": failed, "stamp": stamp})
-        session.commit()
+        uow.session.execute(_UNCLAIM, {"ids": failed, "stamp": stamp})
+        uow.commit()
     return PublishResult(published, failed)

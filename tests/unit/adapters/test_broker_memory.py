@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from billing.adapters import broker
 from billing.adapters.broker import PikaPublisher, Token, get_publisher, queue_for_type, queue_names, set_publisher
+from billing.adapters.memory_broker import DirectDispatcher, InMemoryBroker
 from billing.adapters.topology import work_queue_arguments
 from billing.config import get_settings
 from billing.domain.states import TemplateType
 from billing.errors import BrokerUnavailableError
-from billing.testing_broker import DirectDispatcher, InMemoryBroker
 
 
 @pytest.fixture(autouse=True)

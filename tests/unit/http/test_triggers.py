@@ -7,8 +7,9 @@ import json
 import httpx
 import pytest
 from billing.adapters.broker import Token
+from billing.adapters.trigger_client import cloudevent_headers, post_token
 from billing.errors import ValidationFailedError
-from billing.http.triggers import TriggerParseError, cloudevent_headers, parse_token, post_token
+from billing.http.triggers import TriggerParseError, parse_token
 
 TOKEN = Token(kind="queue", queue_id="q-1", tenant_id="t-1", reason="created")
 CE_HEADERS = {

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from billing.domain.states import TemplateType
-from billing.services.ingest import request_hash
-from billing.services.ingest_validation import Candidate, Rejection, drop_suppressed, schema_checker, validate_contacts
+from billing.services.ingest.batch import request_hash
+from billing.services.ingest.validation import Candidate, Rejection, drop_suppressed, schema_checker, validate_contacts
 
 TODAY = date(2026, 11, 29)
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 from billing.errors import NotFoundError, ValidationFailedError
-from billing.services.status import decode_cursor, encode_cursor, parse_queue_id, pending_of
+from billing.services.queues.status import decode_cursor, encode_cursor, parse_queue_id, pending_of
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -1,0 +1,300 @@
+"""``billing connector``: move tokens from RabbitMQ to the sender and sweeper functions.
+
+Used where no platform component does it (OpenFaaS CE, plain Kubernetes, local runs). Each token goes
+to a target: an in-process callable ``(Token) -> bool`` or an HTTP URL that receives a binary-mode
+CloudEvent. A failed delivery is re-published with an incremented ``x-billing-redeliveries`` header
+(so the count survives broker restarts) and dead-lettered once the count passes
+``BILLING_BROKER_MAX_REDELIVERIES``. See docs/broker.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import signal
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from pydantic import ValidationError
+
+from billing import metrics
+from billing.adapters.broker import REDELIVERIES_HEADER, Token
+from billing.adapters.topology import declare_topology_async, queue_names
+from billing.adapters.trigger_client import DeliveryOutcome, post_token
+from billing.errors import BrokerUnavailableError, ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import httpx
+    from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+
+    from billing.config import Settings
+
+    # An HTTP URL, or a callable (sync or async) returning True once the token is handled.
+    Target: TypeAlias = str | Callable[[Token], Any]
+
+logger = logging.getLogger(__name__)
+
+HTTP_MARGIN_S = 30.0
+MAX_BACKOFF_S = 30.0
+
+
+class Connector:
+    """Consume the sender's and the sweeper's queues and deliver each token to its target."""
+
+    def __init__(
+        self,
+        *,
+        sender_target: Target | None,
+        sweeper_target: Target | None,
+        url: str | None = None,
+        prefix: str | None = None,
+        prefetch: int | None = None,
+        max_redeliveries: int | None = None,
+        retry_backoff_s: float = 1.0,
+        http_timeout_s: float | None = None,
+        shutdown_grace_s: float = 25.0,
+        settings: Settings | None = None,
+    ) -> None:
+        if sender_target is None and sweeper_target is None:
+            raise ConfigurationError("the connector needs a sender target, a sweeper target, or both")
+        if settings is None:
+            from billing.config import get_settings
+
+            settings = get_settings()
+        resolved_url = url or settings.rabbitmq_url
+        if not resolved_url:
+            raise ConfigurationError("RABBITMQ_URL is not set")
+        self._url = resolved_url
+        self.names = queue_names(prefix if prefix is not None else settings.broker_queue_prefix)
+        self._routes: dict[str, Target] = {}
+        if sender_target is not None:
+            self._routes.update(dict.fromkeys(self.names.sender, sender_target))
+        if sweeper_target is not None:
+            self._routes.update(dict.fromkeys(self.names.sweeper, sweeper_target))
+        self._prefetch = prefetch or settings.broker_prefetch
+        self._max_redeliveries = settings.broker_max_redeliveries if max_redeliveries is None else max_redeliveries
+        self._retry_backoff_s = retry_backoff_s
+        # Above the functions' own budgets, so the function, not the connector, decides when to stop.
+        self._http_timeout_s = http_timeout_s or (
+            max(settings.function_budget_s, settings.sweeper_budget_s) + HTTP_MARGIN_S
+        )
+        self._shutdown_grace_s = shutdown_grace_s
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._http: httpx.AsyncClient | None = None
+        self._consumers: list[tuple[Any, str]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+        self._stopping = False
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return tuple(self._routes)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def is_consuming(self) -> bool:
+        """Ready: consumers registered, not stopping, and the broker connection up."""
+        connection = self._connection
+        return bool(self._consumers) and not self._stopping and connection is not None and not connection.is_closed
+
+    async def start(self) -> None:
+        """Connect, declare the topology and start consuming. Raises ``BrokerUnavailableError``."""
+        import aio_pika
+        import httpx
+
+        self._loop = asyncio.get_running_loop()
+        self._stop_requested = asyncio.Event()
+        try:
+            self._connection = await aio_pika.connect_robust(self._url, timeout=10)
+            self._channel = await self._connection.channel(publisher_confirms=True)
+            await self._channel.set_qos(prefetch_count=self._prefetch)
+            await declare_topology_async(self._channel, self.names.prefix)
+            for queue_name, target in self._routes.items():
+                queue = await self._channel.get_queue(queue_name, ensure=False)
+                tag = await queue.consume(self._consumer(queue_name, target))
+                self._consumers.append((queue, tag))
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+            await self._close()
+            raise BrokerUnavailableError(f"cannot start the connector: {type(exc).__name__}") from exc
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._http_timeout_s, connect=5.0))
+        logger.info(
+            "connector consuming",
+            extra={"action": "connector.start", "queues": list(self._routes), "prefetch": self._prefetch},
+        )
+
+    def request_stop(self) -> None:
+        """Ask a running ``run()`` to stop; safe from signal handlers and other threads."""
+        loop, event = self._loop, self._stop_requested
+        if loop is not None and event is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self) -> None:
+        """Start, consume until ``request_stop()``, then stop gracefully."""
+        await self.start()
+        assert self._stop_requested is not None
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Stop consuming, let in-flight deliveries finish (up to the grace period), close."""
+        if self._stopping:
+            return
+        self._stopping = True
+        for queue, tag in self._consumers:
+            try:
+                await queue.cancel(tag)
+            except Exception:  # the channel may already be gone; unacked messages return anyway
+                logger.debug("consumer cancel failed", exc_info=True)
+        self._consumers.clear()
+        if self._in_flight:
+            logger.info(
+                "waiting for in-flight deliveries",
+                extra={"action": "connector.drain", "in_flight": len(self._in_flight)},
+            )
+            _done, pending = await asyncio.wait(set(self._in_flight), timeout=self._shutdown_grace_s)
+            for task in pending:
+                task.cancel()
+        await self._close()
+        logger.info("connector stopped", extra={"action": "connector.stop"})
+
+    async def _close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+            self._channel = None
+
+    def _consumer(self, queue: str, target: Target) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            # Own task per message: deliveries run concurrently up to the prefetch count.
+            task = asyncio.create_task(self._handle(queue, target, message))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+        return on_message
+
+    async def _handle(self, queue: str, target: Target, message: AbstractIncomingMessage) -> None:
+        redeliveries = _redeliveries(message)
+        try:
+            token = Token.from_bytes(message.body)
+        except ValidationError:
+            logger.error(
+                "message is not a token; dead-lettering",
+                extra={"action": "connector.poison", "queue": queue, "message_id": message.message_id},
+            )
+            await _quietly(message.reject(requeue=False))
+            return
+        extra: dict[str, Any] = {"queue": queue, "token_id": token.id, "kind": token.kind}
+        extra.update(queue_id=token.queue_id, redeliveries=redeliveries)
+        outcome = await self._deliver(target, token, extra)
+        # A failed ack or reject (connection lost) only means the broker redelivers: harmless.
+        if outcome == "handled":
+            await _quietly(message.ack())
+            metrics.record_delivery(queue, "acked")
+            logger.info("token delivered", extra={"action": "connector.ack", **extra})
+        elif outcome == "poison" or redeliveries >= self._max_redeliveries:
+            await _quietly(message.reject(requeue=False))
+            metrics.record_delivery(queue, "dead_lettered")
+            logger.error("token dead-lettered", extra={"action": "connector.dead_letter", **extra})
+        else:
+            metrics.record_delivery(queue, "redelivered")
+            await self._redeliver_later(queue, message, redeliveries + 1, extra)
+
+    async def _deliver(self, target: Target, token: Token, extra: dict[str, Any]) -> DeliveryOutcome:
+        try:
+            if isinstance(target, str):
+                assert self._http is not None
+                return await post_token(self._http, target, token)
+            if inspect.iscoroutinefunction(target):
+                result = await target(token)
+            else:
+                result = await asyncio.to_thread(target, token)
+                if inspect.isawaitable(result):
+                    result = await result
+        except Exception:
+            logger.exception("delivery failed", extra={"action": "connector.deliver_failed", **extra})
+            return "retry"
+        return "handled" if result is True else "retry"
+
+    async def _redeliver_later(
+        self, queue: str, message: AbstractIncomingMessage, count: int, extra: dict[str, Any]
+    ) -> None:
+        import aio_pika
+
+        delay = min(self._retry_backoff_s * 2 ** (count - 1), MAX_BACKOFF_S)
+        if not self._stopping and self._stop_requested is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), timeout=delay)
+        retry = aio_pika.Message(
+            body=message.body,
+            headers={**(message.headers or {}), REDELIVERIES_HEADER: count},
+            content_type=message.content_type or "application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            priority=message.priority or 0,
+            message_id=message.message_id,
+            type=message.type,
+            timestamp=message.timestamp,
+        )
+        try:
+            assert self._channel is not None
+            await self._channel.default_exchange.publish(retry, routing_key=queue)
+        except Exception:
+            # Not re-published: return it to the queue rather than lose the hint.
+            logger.exception("could not re-publish; requeueing", extra={"action": "connector.requeue", **extra})
+            await _quietly(message.nack(requeue=True))
+            return
+        await _quietly(message.ack())
+        logger.info("token scheduled for redelivery", extra={"action": "connector.redeliver", **extra})
+
+
+def _redeliveries(message: AbstractIncomingMessage) -> int:
+    value = (message.headers or {}).get(REDELIVERIES_HEADER, 0)
+    try:
+        return max(0, int(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+async def _quietly(awaitable: Awaitable[Any]) -> None:
+    try:
+        await awaitable
+    except Exception:
+        logger.debug("ignored broker error", exc_info=True)
+
+
+def run_connector(
+    *,
+    sender_target: Target | None,
+    sweeper_target: Target | None,
+    url: str | None = None,
+    metrics_port: int | None = None,
+) -> None:
+    """Run the connector until SIGTERM or SIGINT (blocking). Entry point of ``billing connector``.
+
+    With ``metrics_port``, ``GET /metrics`` and ``GET /healthz`` are served on that port (probes and
+    Prometheus; the connector has no other HTTP surface).
+    """
+    connector = Connector(sender_target=sender_target, sweeper_target=sweeper_target, url=url)
+    if metrics_port is not None:
+        from billing.adapters.probe_server import start_probe_server
+
+        start_probe_server(metrics_port, healthy=connector.is_consuming)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, connector.request_stop)
+        await connector.run()
+
+    asyncio.run(main())

@@ -1,0 +1,292 @@
+"""Administrative ``billing`` sub-commands: schema, tenants, instances, keys, templates, hours, config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from billing.cli.common import UsageError, csv_list, emit, in_session, iso_date, iso_time, positive
+from billing.errors import BillingError
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from billing.db.migrate import upgrade
+
+    upgrade(revision=args.revision)
+    emit({"upgraded_to": args.revision})
+    return 0
+
+
+def cmd_tenant_create(args: argparse.Namespace) -> int:
+    from billing.services import admin
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.create_tenant(
+            args.name,
+            session=session,
+            display_name=args.display_name,
+            timezone=args.timezone,
+            country=args.country,
+            subdivision=args.subdivision,
+            locale=args.locale,
+        )
+        return admin.public_dict(tenant)
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_instance_add(args: argparse.Namespace) -> int:
+    from billing.config import get_settings
+    from billing.services import admin
+
+    secret = get_settings().billing_secret_key.get_secret_value()
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        inst = admin.add_instance(
+            tenant,
+            session=session,
+            name=args.name,
+            url=args.url,
+            api_key=args.api_key,
+            secret_key=secret,
+            default=args.default,
+            gateway_instance=args.gateway_instance,
+            api_version=args.api_version,
+            webhook_secret=args.webhook_secret,
+        )
+        return admin.public_dict(inst)
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_instance_update(args: argparse.Namespace) -> int:
+    from billing.config import get_settings
+    from billing.services import admin
+
+    secret = get_settings().billing_secret_key.get_secret_value()
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        inst = admin.resolve_instance(tenant, args.name, session=session)
+        admin.update_instance(
+            inst,
+            session=session,
+            secret_key=secret,
+            url=args.url,
+            api_key=args.api_key,
+            webhook_secret=args.webhook_secret,
+        )
+        return admin.public_dict(inst)
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    from billing.services import admin
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        key, plaintext = admin.create_api_key(
+            tenant,
+            session=session,
+            name=args.name,
+            types=csv_list(args.types),
+            ips=csv_list(args.ips),
+            expires=args.expires,
+            rate_limit=args.rate_limit,
+        )
+        return {**admin.public_dict(key), "key": plaintext}
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_apikey_revoke(args: argparse.Namespace) -> int:
+    from billing.services import admin
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        return admin.public_dict(admin.revoke_api_key(tenant, session=session, name=args.name))
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_template_add(args: argparse.Namespace) -> int:
+    from billing.services import admin
+
+    schema = None
+    if args.schema:
+        try:
+            schema = json.loads(args.schema)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--schema is not valid JSON: {exc.msg}") from exc
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        template = admin.add_template(
+            tenant,
+            session=session,
+            template_type=args.type,
+            name=args.name,
+            bodies=args.body,
+            default=args.default,
+            weights=args.weight,
+            variables_schema=schema,
+        )
+        return {**admin.public_dict(template), "variations": len(args.body)}
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_hours_set(args: argparse.Namespace) -> int:
+    from billing.domain.hours import parse_days
+    from billing.services import admin
+
+    try:
+        days = parse_days(args.days)
+    except (ValueError, BillingError) as exc:
+        raise UsageError(f"--days: {exc}") from exc
+
+    def work(session: Any) -> list[dict[str, Any]]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        rows = admin.set_hours(tenant, session=session, weekdays=days, start=args.start, end=args.end, add=args.add)
+        return [admin.public_dict(r) for r in rows]
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_hours_close(args: argparse.Namespace) -> int:
+    from billing.services import admin
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        return admin.public_dict(admin.add_closed_date(tenant, session=session, day=args.date, reason=args.reason))
+
+    emit(in_session(work))
+    return 0
+
+
+def cmd_config_set(args: argparse.Namespace) -> int:
+    from billing.services import admin
+
+    changes = {
+        "throttle_per_minute": args.throttle_per_minute,
+        "jitter_s": args.jitter,
+        "daily_cap": args.daily_cap,
+        "batch_size": args.batch_size,
+        "max_contacts_per_request": args.max_contacts,
+        "api_rate_limit_per_minute": args.rate_limit,
+        "timezone": args.timezone,
+        "default_instance": args.default_instance,
+        "opt_out_keywords": csv_list(args.opt_out_keywords),
+        "opt_out_confirmation": args.opt_out_confirmation,
+    }
+
+    def work(session: Any) -> dict[str, Any]:
+        tenant = admin.resolve_tenant(args.tenant, session=session)
+        return admin.public_dict(admin.set_config(tenant, session=session, **changes))
+
+    emit(in_session(work))
+    return 0
+
+
+# --- parser -------------------------------------------------------------------------------------------
+
+
+def register(sub: Any) -> None:
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
+    up = db.add_parser("upgrade", help="apply migrations")
+    up.add_argument("--revision", default="head")
+    up.set_defaults(handler=cmd_db_upgrade)
+
+    tenant = sub.add_parser("tenant").add_subparsers(dest="sub", required=True)
+    tc = tenant.add_parser("create", help="create a tenant with default hours and templates")
+    tc.add_argument("name")
+    tc.add_argument("--display-name")
+    tc.add_argument("--timezone", default="America/Sao_Paulo")
+    tc.add_argument("--country", default="BR")
+    tc.add_argument("--subdivision")
+    tc.add_argument("--locale", default="pt_BR")
+    tc.set_defaults(handler=cmd_tenant_create)
+
+    instance = sub.add_parser("instance").add_subparsers(dest="sub", required=True)
+    ia = instance.add_parser("add", help="register a WhatsApp instance (Evolution API)")
+    ia.add_argument("--tenant", required=True)
+    ia.add_argument("--name", required=True)
+    ia.add_argument("--url", required=True)
+    ia.add_argument("--api-key", required=True)
+    ia.add_argument("--default", action="store_true")
+    ia.add_argument("--gateway-instance", help="the instance name at the gateway, if not --name")
+    ia.add_argument("--api-version", default="v2", choices=["v1", "v2"])
+    ia.add_argument("--webhook-secret", help="secret the gateway sends in the webhook header")
+    ia.set_defaults(handler=cmd_instance_add)
+    iu = instance.add_parser("update", help="change an instance's URL, API key or webhook secret")
+    iu.add_argument("--tenant", required=True)
+    iu.add_argument("--name", required=True)
+    iu.add_argument("--url")
+    iu.add_argument("--api-key")
+    iu.add_argument("--webhook-secret")
+    iu.set_defaults(handler=cmd_instance_update)
+
+    apikey = sub.add_parser("apikey").add_subparsers(dest="sub", required=True)
+    kc = apikey.add_parser("create", help="create an API key (printed once)")
+    kc.add_argument("--tenant", required=True)
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--types", help="comma-separated template types this key may send")
+    kc.add_argument("--ips", help="comma-separated CIDRs this key may be used from")
+    kc.add_argument("--expires", type=iso_date)
+    kc.add_argument("--rate-limit", type=positive, help="requests per minute")
+    kc.set_defaults(handler=cmd_apikey_create)
+    kr = apikey.add_parser("revoke")
+    kr.add_argument("--tenant", required=True)
+    kr.add_argument("--name", required=True)
+    kr.set_defaults(handler=cmd_apikey_revoke)
+
+    template = sub.add_parser("template").add_subparsers(dest="sub", required=True)
+    ta = template.add_parser("add", help="add a template with 1-5 bodies (variations)")
+    ta.add_argument("--tenant", required=True)
+    ta.add_argument("--type", required=True, choices=["overdue", "upcoming", "notification"])
+    ta.add_argument("--name", required=True)
+    ta.add_argument("--body", required=True, action="append")
+    ta.add_argument("--weight", type=positive, action="append")
+    ta.add_argument("--default", action="store_true")
+    ta.add_argument("--schema", help="JSON Schema the contacts' variables must satisfy")
+    ta.set_defaults(handler=cmd_template_add)
+
+    hours = sub.add_parser("hours").add_subparsers(dest="sub", required=True)
+    hs = hours.add_parser("set", help="business hours window on the given days")
+    hs.add_argument("--tenant", required=True)
+    hs.add_argument("--days", required=True, help="mon-fri, sat, mon,wed,fri ...")
+    hs.add_argument("--from", dest="start", required=True, type=iso_time)
+    hs.add_argument("--to", dest="end", required=True, type=iso_time)
+    hs.add_argument("--add", action="store_true", help="add a window instead of replacing those days")
+    hs.set_defaults(handler=cmd_hours_set)
+    hc = hours.add_parser("close", help="a date on which nothing is sent (besides holidays)")
+    hc.add_argument("--tenant", required=True)
+    hc.add_argument("--date", required=True, type=iso_date)
+    hc.add_argument("--reason")
+    hc.set_defaults(handler=cmd_hours_close)
+
+    config = sub.add_parser("config").add_subparsers(dest="sub", required=True)
+    cs = config.add_parser("set", help="tenant billing configuration")
+    cs.add_argument("--tenant", required=True)
+    cs.add_argument("--throttle-per-minute", type=positive)
+    cs.add_argument("--jitter", type=float, help="seconds of random extra gap between messages")
+    cs.add_argument("--daily-cap", type=positive)
+    cs.add_argument("--batch-size", type=positive)
+    cs.add_argument("--max-contacts", type=positive)
+    cs.add_argument("--rate-limit", type=positive, help="API requests per minute per key")
+    cs.add_argument("--timezone")
+    cs.add_argument("--default-instance")
+    cs.add_argument("--opt-out-keywords", help="comma-separated words that opt a phone out")
+    cs.add_argument("--opt-out-confirmation", help="text sent back after an opt-out")
+    cs.set_defaults(handler=cmd_config_set)

@@ -1,0 +1,75 @@
+"""Inputs and outputs of the queue use cases (status, control, watch), whichever door calls them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, TypedDict
+
+ControlAction = Literal["pause", "resume", "cancel"]
+CONTROL_ACTIONS: tuple[ControlAction, ...] = ("pause", "resume", "cancel")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on a tenant's queues: an ERP through an API key, or an operator at the CLI.
+
+    ``who`` names an operator in the audit log (the API-key id already names an ERP).
+    """
+
+    tenant_id: uuid.UUID
+    api_key_id: uuid.UUID | None = None
+    client_ip: str | None = None
+    operator: str | None = None
+
+    @classmethod
+    def for_operator(cls, tenant_id: uuid.UUID, who: str) -> Actor:
+        return cls(tenant_id=tenant_id, operator=who)
+
+    @property
+    def kind(self) -> Literal["api_key", "operator"]:
+        return "operator" if self.operator is not None else "api_key"
+
+
+@dataclass(frozen=True)
+class ControlCommand:
+    action: ControlAction
+
+
+class FailureItem(TypedDict):
+    """A failed contact as the status lists it (built by PostgreSQL as JSON, so a dict)."""
+
+    index: int
+    phone: str
+    invoice_id: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class QueueStatusView:
+    """One queue's counters, progress and ETA, and one page of its failures."""
+
+    queue_id: str
+    external_id: str | None
+    template_type: str
+    status: str
+    total: int
+    sent: int
+    failed: int
+    pending: int
+    cancelled: int
+    unknown: int
+    expired: int
+    skipped: int
+    delivered: int
+    read: int
+    progress: float
+    estimated_completion: datetime | None
+    paused_reason: str | None
+    resume_at: datetime | None
+    created_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    failures: list[FailureItem] = field(default_factory=list)
+    next_failures_cursor: str | None = None

@@ -1,0 +1,28 @@
+"""Administration: tenants, configuration, hours, instances, API keys and templates.
+
+One import for every door (``from billing.services import admin``): tenants, configuration and hours
+live in ``tenants``, instances and API keys in ``credentials``, templates in ``templates``, lookups
+in ``lookups``.
+"""
+
+from billing.services.admin.credentials import add_instance, create_api_key, revoke_api_key, update_instance
+from billing.services.admin.lookups import get_config, resolve_instance, resolve_tenant
+from billing.services.admin.templates import MAX_VARIATIONS, add_template
+from billing.services.admin.tenants import add_closed_date, create_tenant, public_dict, set_config, set_hours
+
+__all__ = [
+    "MAX_VARIATIONS",
+    "add_closed_date",
+    "add_instance",
+    "add_template",
+    "create_api_key",
+    "create_tenant",
+    "get_config",
+    "public_dict",
+    "resolve_instance",
+    "resolve_tenant",
+    "revoke_api_key",
+    "set_config",
+    "set_hours",
+    "update_instance",
+]

@@ -1,0 +1,145 @@
+"""Gateway instances (API key encrypted at rest) and API keys (hash only) of a tenant."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+
+from sqlmodel import Session, select
+
+from billing.crypto import encrypt_secret, generate_api_key, hash_webhook_secret
+from billing.db.models import ApiKey, Tenant, WhatsAppInstance
+from billing.domain.states import TemplateType
+from billing.errors import ConflictError, NotFoundError, ValidationFailedError
+from billing.services.admin.lookups import get_config
+
+
+def add_instance(
+    tenant: Tenant,
+    *,
+    session: Session,
+    name: str,
+    url: str,
+    api_key: str,
+    secret_key: str,
+    default: bool = False,
+    gateway_instance: str | None = None,
+    api_version: str = "v2",
+    webhook_secret: str | None = None,
+) -> WhatsAppInstance:
+    if not url.startswith(("http://", "https://")):
+        raise ValidationFailedError("gateway URL must start with http:// or https://")
+    if api_version not in {"v1", "v2"}:
+        raise ValidationFailedError("api version must be v1 or v2")
+    if not api_key:
+        raise ValidationFailedError("gateway API key must not be empty")
+    exists = session.exec(
+        select(WhatsAppInstance.id).where(WhatsAppInstance.tenant_id == tenant.id, WhatsAppInstance.name == name)
+    ).first()
+    if exists is not None:
+        raise ConflictError(f"instance {name!r} already exists for tenant {tenant.name!r}")
+    inst = WhatsAppInstance(
+        tenant_id=tenant.id,
+        name=name,
+        gateway_url=url.rstrip("/"),
+        gateway_instance=gateway_instance or name,
+        api_key_encrypted=encrypt_secret(api_key, secret_key=secret_key),
+        api_version=api_version,
+        webhook_secret_hash=hash_webhook_secret(webhook_secret) if webhook_secret else None,
+    )
+    session.add(inst)
+    session.flush()
+    config = get_config(tenant.id, session=session)
+    if default or config.default_instance_id is None:
+        config.default_instance_id = inst.id
+        session.add(config)
+    session.flush()
+    return inst
+
+
+def update_instance(
+    inst: WhatsAppInstance,
+    *,
+    session: Session,
+    secret_key: str,
+    url: str | None = None,
+    api_key: str | None = None,
+    webhook_secret: str | None = None,
+) -> WhatsAppInstance:
+    if url is not None:
+        if not url.startswith(("http://", "https://")):
+            raise ValidationFailedError("gateway URL must start with http:// or https://")
+        inst.gateway_url = url.rstrip("/")
+    if api_key is not None:
+        inst.api_key_encrypted = encrypt_secret(api_key, secret_key=secret_key)
+    if webhook_secret is not None:
+        inst.webhook_secret_hash = hash_webhook_secret(webhook_secret)
+    session.add(inst)
+    session.flush()
+    return inst
+
+
+def _parse_types(types: Sequence[str] | None) -> list[str] | None:
+    if not types:
+        return None
+    try:
+        return sorted({TemplateType(t.strip()).value for t in types if t.strip()})
+    except ValueError as exc:
+        raise ValidationFailedError(f"unknown template type in {list(types)!r}") from exc
+
+
+def _parse_cidrs(ips: Sequence[str] | None) -> list[str] | None:
+    if not ips:
+        return None
+    try:
+        return [str(ipaddress.ip_network(ip.strip(), strict=False)) for ip in ips if ip.strip()]
+    except ValueError as exc:
+        raise ValidationFailedError(f"invalid CIDR in {list(ips)!r}: {exc}") from exc
+
+
+def create_api_key(
+    tenant: Tenant,
+    *,
+    session: Session,
+    name: str,
+    types: Sequence[str] | None = None,
+    ips: Sequence[str] | None = None,
+    expires: date | None = None,
+    rate_limit: int | None = None,
+    now: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext, which is shown once and never stored."""
+    now = now or datetime.now(UTC)
+    if expires is not None and datetime.combine(expires, time(0), tzinfo=UTC) <= now:
+        raise ValidationFailedError("expiry date must be in the future")
+    if rate_limit is not None and rate_limit < 1:
+        raise ValidationFailedError("rate limit must be a positive number of requests per minute")
+    if session.exec(select(ApiKey.id).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first():
+        raise ConflictError(f"API key {name!r} already exists for tenant {tenant.name!r}")
+    full, prefix, key_hash = generate_api_key()
+    key = ApiKey(
+        tenant_id=tenant.id,
+        name=name,
+        prefix=prefix,
+        key_hash=key_hash,
+        allowed_types=_parse_types(types),
+        allowed_ips=_parse_cidrs(ips),
+        expires_at=datetime.combine(expires, time(0), tzinfo=UTC) if expires else None,
+        rate_limit_per_minute=rate_limit,
+    )
+    session.add(key)
+    session.flush()
+    return key, full
+
+
+def revoke_api_key(tenant: Tenant, *, session: Session, name: str) -> ApiKey:
+    key = session.exec(select(ApiKey).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first()
+    if key is None:
+        raise NotFoundError(f"API key {name!r} not found for tenant {tenant.name!r}")
+    if key.active:
+        key.active = False
+        key.revoked_at = datetime.now(UTC)
+        session.add(key)
+        session.flush()
+    return key

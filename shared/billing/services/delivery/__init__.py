@@ -1,0 +1,1 @@
+"""Delivery: the sender that takes claimed contacts to the gateway at a safe pace."""

@@ -1,0 +1,1 @@
+"""Inbound: the gateway's events (replies, receipts, connection changes) and opt-out suppression."""

@@ -1,0 +1,1 @@
+"""Ingest: one ERP batch validated, rendered, stored in one transaction and published."""

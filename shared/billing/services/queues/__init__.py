@@ -1,0 +1,1 @@
+"""Queues: status, control (pause, resume, cancel) and the operator's watch of one queue."""

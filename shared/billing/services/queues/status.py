@@ -1,0 +1,168 @@
+"""The status of one queue (CONTRACT.md 1.2), answered from the queue row's counters.
+
+One query whatever the queue's size: the queue row, its campaign's ``external_id`` and one page of
+failed contacts through the partial index ``ix_contact_failed``, run by the database function
+``billing_queue_status`` (migration 0004) whose plan each backend caches.
+Tenant configuration for the ETA comes from the short-lived tenant cache.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from billing.contract.queues import FailureItem, QueueStatusView
+from billing.domain.pacing import estimate_completion
+from billing.domain.states import QueueStatus, TemplateType
+from billing.errors import DomainError, NotFoundError, ValidationFailedError
+from billing.services.tenants import TenantRuntime, load_tenant_runtime
+
+logger = logging.getLogger(__name__)
+
+FAILURES_PAGE = 100
+CURSOR_PARAM = "failures_cursor"
+_CURSOR_PREFIX = "f1:"
+_NOT_FOUND = "queue not found"
+# Statuses whose ETA cannot be known until someone acts (a manual pause) or that are over.
+_NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANCELLED, QueueStatus.FAILED})
+
+# One round trip: the queue row, its campaign's external id, and one page of failures (JSON built by
+# Postgres from the partial index ``ix_contact_failed``; one row more than the page says "there is more").
+# The query lives in the function ``billing_queue_status`` (migration 0004) so that its plan is cached.
+_QUEUE = sa.text("SELECT * FROM billing_queue_status(:queue_id, :tenant_id, :after, :limit)")
+
+
+def parse_queue_id(raw: str) -> uuid.UUID:
+    """A queue id from a URL; anything that is not a UUID names no queue (404, never 500)."""
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise NotFoundError(_NOT_FOUND) from exc
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The last position already listed (-1: start); a cursor we did not issue is a 422."""
+    if cursor is None:
+        return -1
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        if not text.startswith(_CURSOR_PREFIX):
+            raise ValueError(text)
+        position = int(text[len(_CURSOR_PREFIX) :])
+        if position < 0 or position > 2**31 - 1:
+            raise ValueError(text)
+    except (ValueError, UnicodeError, binascii.Error) as exc:
+        raise ValidationFailedError(
+            "invalid failures_cursor: pass back the next_failures_cursor of a previous answer",
+            [{"loc": ["query", CURSOR_PARAM], "msg": "not a cursor this API issued"}],
+        ) from exc
+    return position
+
+
+def _failure_page(rows: list[FailureItem]) -> tuple[list[FailureItem], str | None]:
+    """The page and the cursor after it (one row more than the page says "there is more")."""
+    if len(rows) > FAILURES_PAGE:
+        return rows[:FAILURES_PAGE], encode_cursor(int(rows[FAILURES_PAGE - 1]["index"]))
+    return rows, None
+
+
+def pending_of(row: Any) -> int:
+    """Contacts not yet in a final state: the total less every terminal counter."""
+    done = row.sent + row.failed + row.cancelled + row.unknown + row.expired + row.skipped
+    return max(int(row.total) - int(done), 0)
+
+
+RuntimeOf = Callable[[uuid.UUID], TenantRuntime]
+
+
+def _eta(row: Any, pending: int, *, runtime_of: RuntimeOf, now: datetime) -> datetime | None:
+    status = QueueStatus(row.status)
+    if status in _NO_ETA:
+        return row.completed_at if status is QueueStatus.COMPLETED else None
+    if pending == 0:
+        return None
+    runtime = runtime_of(row.tenant_id)
+    template_type = TemplateType(row.template_type)
+    hours = runtime.hours if template_type.respects_business_hours else None
+    if template_type.respects_business_hours and hours is None:
+        return None  # never open: no date can be promised
+    start = max(t for t in (now, row.resume_at, row.scheduled_for) if t is not None)
+    try:
+        eta = estimate_completion(
+            pending,
+            start=start,
+            per_minute=runtime.config.throttle_per_minute,
+            hours=hours,
+            daily_cap=runtime.config.daily_cap,
+        )
+    except DomainError:
+        logger.warning("no ETA for queue", extra={"action": "status.no_eta", "queue_id": str(row.id)}, exc_info=True)
+        return None
+    return eta.astimezone(runtime.tz)
+
+
+def queue_status(
+    queue_ref: str | uuid.UUID,
+    *,
+    tenant_id: uuid.UUID,
+    session: Session,
+    now: datetime,
+    failures_cursor: str | None = None,
+) -> QueueStatusView:
+    """The status of a queue of ``tenant_id``; another tenant's queue is "not found"."""
+    queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
+    after = decode_cursor(failures_cursor)
+    # Core-level execute: the ORM session layer adds nothing to a plain text query on the hot path.
+    row = (
+        session.connection()
+        .execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE + 1})
+        .first()
+    )
+    if row is None:
+        raise NotFoundError(_NOT_FOUND)
+    return build_view(row, now=now, runtime_of=lambda tenant: load_tenant_runtime(tenant, session=session))
+
+
+def build_view(row: Any, *, now: datetime, runtime_of: RuntimeOf) -> QueueStatusView:
+    """The status of one queue row (the columns of ``billing_queue_status``); the tenant's runtime is
+    only loaded when an ETA can be computed."""
+    failures, next_cursor = _failure_page(row.failures)
+    pending = pending_of(row)
+    total = int(row.total)
+    return QueueStatusView(
+        queue_id=str(row.id),
+        external_id=row.external_id,
+        template_type=row.template_type,
+        status=row.status,
+        total=total,
+        sent=row.sent,
+        failed=row.failed,
+        pending=pending,
+        cancelled=row.cancelled,
+        unknown=row.unknown,
+        expired=row.expired,
+        skipped=row.skipped,
+        delivered=row.delivered,
+        read=row.read,
+        progress=round((total - pending) / total, 3) if total else 1.0,
+        estimated_completion=_eta(row, pending, runtime_of=runtime_of, now=now),
+        paused_reason=row.paused_reason,
+        resume_at=row.resume_at,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        failures=failures,
+        next_failures_cursor=next_cursor,
+    )
