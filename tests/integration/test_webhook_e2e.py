@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from billing.adapters.evolution import EvolutionClient, GatewayConfig
 from billing.config import get_settings
 from billing.db.engine import unit_of_work
-from billing.services.status import queue_status
+from billing.services.queues.status import queue_status
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
 from support.webhook_factories import (
@@ -132,7 +132,7 @@ def test_a_simulated_reply_reopens_the_conversation(world: World, sim: Simulator
 
 
 def _real_sender() -> Any:
-    return pytest.importorskip("billing.services.deliver", reason="the sender has not landed")
+    return pytest.importorskip("billing.services.delivery.sender", reason="the sender has not landed")
 
 
 def test_with_the_real_sender_an_opted_out_phone_is_skipped_and_the_rest_is_delivered_and_read(
@@ -178,17 +178,13 @@ def test_a_configured_confirmation_reaches_the_customer_through_the_gateway(worl
 
 
 def test_a_phone_that_opted_out_by_webhook_is_rejected_at_ingest(world: World, sim: SimulatorHandle) -> None:
-    from billing.services import admin
     from functions_framework import create_app
 
     sim.client.reply("loja-centro", OTHER_PHONE.lstrip("+"), "cancelar")
-    with unit_of_work() as uow:
-        tenant = admin.resolve_tenant("acme", session=uow.session)
-        _, key = admin.create_api_key(tenant, session=uow.session, name="erp")
-        uow.commit()
     send = create_app("send", str(Path(__file__).resolve().parents[2] / "functions" / "send" / "main.py"))
     body = {"contacts": [{"phone": "+55 11 97777-6666", "name": "Ana"}, {"phone": PHONE, "name": "Maria"}]}
-    answer = send.test_client().post("/api/v1/billing/send/notification", json=body, headers={"X-Billing-API-Key": key})
+    headers = {"X-Billing-API-Key": world.key}
+    answer = send.test_client().post("/api/v1/billing/send/notification", json=body, headers=headers)
     assert answer.status_code == 202, answer.get_data(as_text=True)
     result = answer.get_json()
     assert result["accepted"] == 1

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from support.factories import World, make_world
 
 SECRET = os.environ.get("BILLING_SECRET_KEY", "test-secret-key-0123456789abcdef")
 SEND = "/api/v1/billing/send/{}"
@@ -15,34 +16,14 @@ RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1
 TZ = ZoneInfo("America/Sao_Paulo")
 
 
-@dataclass(frozen=True)
-class TenantSetup:
-    tenant_id: Any
-    name: str
-    instance_id: Any
-    key: str
+TenantSetup = World  # the send tests read ``.key`` and ``.name``
 
 
 def make_tenant(
     name: str = "acme", *, rate_limit: int = 10_000, types: list[str] | None = None, **config: Any
-) -> TenantSetup:
+) -> World:
     """A committed tenant (default templates, a default instance ``loja-centro``) and an API key."""
-    from billing.db.engine import unit_of_work
-    from billing.services import admin
-    from billing.services.tenants import forget_tenant
-
-    with unit_of_work() as uow:
-        session = uow.session
-        tenant = admin.create_tenant(name, session=session, display_name=f"{name.title()} Ltda")
-        instance = admin.add_instance(
-            tenant, session=session, name="loja-centro", url="http://127.0.0.1:1", api_key="k", secret_key=SECRET
-        )
-        if config:
-            admin.set_config(tenant, session=session, **config)
-        _, key = admin.create_api_key(tenant, session=session, name="erp", rate_limit=rate_limit, types=types)
-        uow.commit()
-        forget_tenant()
-        return TenantSetup(tenant.id, name, instance.id, key)
+    return make_world(name=name, gateway_token="k", rate_limit=rate_limit, types=types, **config)
 
 
 def send_client() -> Any:

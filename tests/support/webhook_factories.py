@@ -11,15 +11,15 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from billing.db.engine import unit_of_work
-from billing.db.models import BillingCampaign, BillingContact, BillingQueue, Template
-from billing.services import admin
+
+from support import factories
+from support.factories import World
 
 WEBHOOK_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "webhook" / "main.py"
 SECRET_HEADER = "X-Billing-Webhook-Secret"
@@ -79,41 +79,17 @@ def connection(state: str, status_reason: int = 200) -> dict[str, Any]:
     return envelope("connection.update", data)
 
 
-@dataclass
-class World:
-    tenant_id: uuid.UUID
-    instance_id: uuid.UUID
-    secret: str
-    template_id: uuid.UUID
-
-    @property
-    def path(self) -> str:
-        return f"/api/v1/billing/webhook/evolution/{self.instance_id}"
-
-
 def make_world(name: str = "acme", *, gateway_url: str = "http://127.0.0.1:9", api_key: str = "tok") -> World:
-    secret = secrets.token_urlsafe(24)
-    with unit_of_work() as uow:
-        tenant = admin.create_tenant(name, session=uow.session)
-        inst = admin.add_instance(
-            tenant,
-            session=uow.session,
-            name="loja-centro",
-            url=gateway_url,
-            api_key=api_key,
-            secret_key="test-secret-key-0123456789abcdef",
-            webhook_secret=secret,
-        )
-        template = uow.session.exec(sa.select(Template).where(Template.tenant_id == tenant.id)).first()  # type: ignore[call-overload]
-        uow.commit()
-        assert template is not None
-        return World(tenant.id, inst.id, secret, template[0].id)
+    """A tenant whose instance authenticates webhooks with a fresh secret."""
+    return factories.make_world(
+        name=name, gateway_url=gateway_url, gateway_token=api_key, webhook_secret=secrets.token_urlsafe(24)
+    )
 
 
 def make_queue(
     world: World, contacts: list[dict[str, Any]], *, instance_id: uuid.UUID | None = None, sent: bool = True
 ) -> uuid.UUID:
-    """A committed queue of ``contacts``, each dict overriding that contact's fields.
+    """A committed notification queue of ``contacts``, each dict overriding that contact's fields.
 
     ``sent=True``: what the webhook usually meets, a ``running`` queue whose contacts were already sent
     (give them ``provider_message_id`` and ``sent_at``). ``sent=False``: a ``pending`` queue the sender
@@ -125,36 +101,15 @@ def make_queue(
         "message": "Olá",
         "rendered_on": date(2026, 11, 30) if sent else date.today(),
     }
-    with unit_of_work() as uow:
-        s = uow.session
-        instance = instance_id or world.instance_id
-        campaign = BillingCampaign(
-            tenant_id=world.tenant_id,
-            request_hash="0" * 64,
-            template_id=world.template_id,
-            instance_id=instance,
-            template_type="notification",
-            priority=1,
-        )
-        s.add(campaign)
-        s.flush()
-        queue = BillingQueue(
-            tenant_id=world.tenant_id,
-            campaign_id=campaign.id,
-            instance_id=instance,
-            template_type="notification",
-            priority=1,
-            status="running" if sent else "pending",
-            total=len(contacts),
-            sent=len(contacts) if sent else 0,
-        )
-        s.add(queue)
-        s.flush()
-        for position, fields in enumerate(contacts):
-            row = defaults | fields
-            s.add(BillingContact(tenant_id=world.tenant_id, queue_id=queue.id, position=position, **row))
-        uow.commit()
-        return queue.id
+    return factories.make_queue(
+        None,
+        world,
+        len(contacts),
+        status="running" if sent else "pending",
+        instance_id=instance_id,
+        overrides=[defaults | fields for fields in contacts],
+        counters={"sent": len(contacts)} if sent else None,
+    )
 
 
 def closed_conversation(world: World, phone: str = PHONE) -> None:
