@@ -8,6 +8,7 @@ start.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from billing.clock import SYSTEM_CLOCK, Clock
@@ -18,9 +19,8 @@ if TYPE_CHECKING:
     from billing.config import Settings
     from billing.domain.gateway import Gateway, GatewayInstance
 
-# A health check answers in milliseconds when the gateway is up; waiting longer only delays the
-# decision to pause (the send timeout must outlast the typing delay, a health check need not).
-HEALTH_READ_TIMEOUT_S = 10.0
+GatewayFactory = Callable[["GatewayInstance", "Settings"], "Gateway"]
+"""How a use case gets the gateway of an instance: ``bootstrap.gateway_for``, or a fake in tests."""
 
 
 def clock() -> Clock:
@@ -76,6 +76,5 @@ def gateway_for(instance: GatewayInstance, settings: Settings | None = None) -> 
             connect_timeout_s=settings.gateway_connect_timeout_s,
             read_timeout_s=settings.gateway_read_timeout_s,
             typing_delay_ms=settings.gateway_typing_delay_ms,
-            health_read_timeout_s=min(settings.gateway_read_timeout_s, HEALTH_READ_TIMEOUT_S),
         )
     )

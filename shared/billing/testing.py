@@ -81,6 +81,7 @@ class FakeGateway:
         self.health = health
         self.sent: list[SentText] = []
         self.health_checks = 0
+        self.health_timeouts: list[float | None] = []
 
     def then(self, *outcomes: SendOutcome) -> FakeGateway:
         with self._lock:
@@ -94,9 +95,10 @@ class FakeGateway:
                 return self._script.popleft()
             return SendOutcome(OutcomeKind.SENT, message_id=f"FAKE{len(self.sent):06d}")
 
-    def check_health(self) -> HealthState:
+    def check_health(self, *, timeout_s: float | None = None) -> HealthState:
         with self._lock:
             self.health_checks += 1
+            self.health_timeouts.append(timeout_s)
             return self.health
 
 

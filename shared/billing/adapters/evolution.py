@@ -95,11 +95,6 @@ class EvolutionClient:
         connect = self.config.connect_timeout_s
         return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
 
-    def _health_timeout(self) -> httpx.Timeout:
-        read = min(self.config.read_timeout_s, self.config.health_read_timeout_s)
-        connect = self.config.connect_timeout_s
-        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
-
     def _body(self, number: str, text: str, delay_ms: int) -> dict[str, Any]:
         if self.config.api_version == "v1":
             options = {"delay": delay_ms, "presence": "composing", "linkPreview": True}
@@ -165,11 +160,15 @@ class EvolutionClient:
         outcome: SendOutcome = retrying(self._attempt, number, text, delay)
         return outcome
 
-    def check_health(self) -> HealthState:
-        """The instance's live connection state; ``unreachable`` when the gateway cannot tell us."""
+    def check_health(self, *, timeout_s: float | None = None) -> HealthState:
+        """The instance's live connection state; ``unreachable`` when the gateway cannot tell us in
+        ``timeout_s`` (default: the configured read timeout)."""
+        read = self.config.read_timeout_s if timeout_s is None else min(timeout_s, self.config.read_timeout_s)
+        connect = self.config.connect_timeout_s
         try:
             response = self._http.get(
-                f"/instance/connectionState/{self._path}", timeout=self._health_timeout()
+                f"/instance/connectionState/{self._path}",
+                timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
             )
         except httpx.HTTPError as exc:
             logger.warning(

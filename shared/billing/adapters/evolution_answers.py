@@ -32,7 +32,6 @@ class GatewayConfig:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
     typing_delay_ms: int = 0
-    health_read_timeout_s: float = 10.0
 
     @property
     def cache_key(self) -> tuple[str, str, str, str]:

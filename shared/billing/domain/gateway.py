@@ -59,7 +59,9 @@ class Gateway(Protocol):
         self, phone_e164: str, text: str, *, retry: bool = True, delay_ms: int | None = None
     ) -> SendOutcome: ...
 
-    def check_health(self) -> HealthState: ...
+    def check_health(self, *, timeout_s: float | None = None) -> HealthState:
+        """The instance's connection state; ``timeout_s`` caps this one call's wait for an answer."""
+        ...
 
 
 class GatewayInstance(Protocol):

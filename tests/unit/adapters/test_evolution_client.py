@@ -288,3 +288,12 @@ def test_get_client_reuses_one_client_per_instance_and_key() -> None:
         assert get_client(GatewayConfig("http://gateway.test", "loja-01", "other-key")) is not first
     finally:
         close_all_clients()
+
+
+@pytest.mark.parametrize(("timeout_s", "expected"), [(None, 30.0), (10.0, 10.0), (90.0, 30.0)])
+def test_a_health_check_waits_the_read_timeout_or_less_when_the_caller_asks(
+    timeout_s: float | None, expected: float
+) -> None:
+    client, seen = client_answering(200, {"instance": {"instanceName": "loja-01", "state": "open"}})
+    assert client.check_health(timeout_s=timeout_s) is HealthState.OPEN
+    assert seen[0].extensions["timeout"]["read"] == expected

@@ -119,7 +119,7 @@ def test_the_opt_out_confirmation_goes_out_at_once_and_is_kept_in_the_chat_histo
 
     outcome = _opt_out()
     webhook._confirm_opt_out(
-        instance(), outcome, gateway=lambda _: gateway, uow_factory=uow_factory, clock=FakeClock()  # type: ignore[arg-type]
+        instance(), outcome, gateway=lambda *_: gateway, uow_factory=uow_factory, clock=FakeClock()  # type: ignore[arg-type]
     )
     assert [(s.phone, s.text, s.retry, s.delay_ms) for s in gateway.sent] == [(PHONE, "Pronto, parou.", False, 0)]
     [message] = uow.session.added
@@ -134,6 +134,6 @@ def test_a_confirmation_the_gateway_refuses_is_not_recorded() -> None:
         raise AssertionError("nothing to record")
 
     webhook._confirm_opt_out(
-        instance(), _opt_out(), gateway=lambda _: gateway, uow_factory=no_database, clock=FakeClock()  # type: ignore[arg-type]
+        instance(), _opt_out(), gateway=lambda *_: gateway, uow_factory=no_database, clock=FakeClock()  # type: ignore[arg-type]
     )
     assert len(gateway.sent) == 1

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING
 
 from billing import bootstrap
 from billing.adapters.broker import Publisher
+from billing.bootstrap import GatewayFactory
 from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import Settings, get_settings
-from billing.db import claims
-from billing.domain.gateway import Gateway
 from billing.services.delivery import shutdown
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ class SenderDeps:
     settings: Settings = field(default_factory=get_settings)
     clock: Clock = SYSTEM_CLOCK
     publisher: Callable[[], Publisher] = bootstrap.publisher
-    gateway: Callable[[claims.ClaimedQueue, Settings], Gateway] = bootstrap.gateway_for
+    gateway: GatewayFactory = bootstrap.gateway_for
     rng: random.Random = field(default_factory=random.Random)
     stop_requested: Callable[[], bool] = shutdown.shutdown_requested
     worker_id: str = field(default_factory=_worker_id)

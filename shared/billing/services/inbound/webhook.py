@@ -26,13 +26,15 @@ from sqlmodel import Session
 from billing import bootstrap
 from billing.adapters.broker import Publisher, Token, queue_names
 from billing.adapters.evolution_webhook import parse_webhook
+from billing.bootstrap import GatewayFactory
 from billing.clock import SYSTEM_CLOCK, Clock
+from billing.config import get_settings
 from billing.contract.gateway_events import ConnectionChange, Ignored, InboundMessage, ParsedWebhook, Receipt
 from billing.crypto import hash_webhook_secret
 from billing.db import claims
 from billing.db.engine import UnitOfWork, unit_of_work
 from billing.db.models import Message, WhatsAppInstance
-from billing.domain.gateway import Gateway, HealthState, OutcomeKind
+from billing.domain.gateway import HealthState, OutcomeKind
 from billing.errors import AuthenticationError, BillingError
 from billing.logs import mask_phone
 from billing.services.inbound.messages import InboundOutcome, receive_message
@@ -41,7 +43,6 @@ from billing.services.inbound.receipts import record_receipt
 logger = logging.getLogger(__name__)
 
 Status = Literal["processed", "duplicate", "ignored"]
-GatewayFactory = Callable[[WhatsAppInstance], Gateway]
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def _confirm_opt_out(
 ) -> None:
     assert inbound.phone is not None and inbound.confirmation is not None and inbound.conversation_id is not None
     try:
-        client = gateway(instance) if gateway is not None else bootstrap.gateway_for(instance)
+        client = (gateway or bootstrap.gateway_for)(instance, get_settings())
         # No typing delay: the customer just wrote to us and is waiting for the answer.
         outcome = client.send_text(inbound.phone, inbound.confirmation, retry=False, delay_ms=0)
     except BillingError as exc:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from billing import bootstrap
 from billing.adapters.broker import Publisher, Token, queue_names
+from billing.bootstrap import GatewayFactory
 from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import Settings, get_settings
 from billing.db import claims
@@ -37,12 +38,9 @@ BATCH = 200
 INLINE_HEALTH_CHECKS = 5
 RECHECK_AFTER = timedelta(seconds=50)  # the sweeper ticks every minute: one check per instance per tick
 
-HealthChecker = Callable[[InstanceRow, Settings], HealthState]
-
-
-def gateway_health(instance: InstanceRow, settings: Settings) -> HealthState:
-    """Ask the instance's gateway for its connection state (never raises)."""
-    return bootstrap.gateway_for(instance, settings).check_health()
+# A health check answers in milliseconds when the gateway is up; one sweeper tick checks many
+# instances, so a gateway that hangs must not take the tick's whole budget.
+HEALTH_CHECK_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -76,7 +74,7 @@ class Sweeper:
     settings: Settings
     publisher: Publisher
     clock: Clock
-    check_health: HealthChecker = gateway_health
+    gateway: GatewayFactory = bootstrap.gateway_for
     summary: SweepSummary = field(default_factory=SweepSummary)
     deadline: float = 0.0
 
@@ -169,7 +167,7 @@ class Sweeper:
         return []
 
     def check_instance(self, instance: InstanceRow) -> HealthState:
-        state = self.check_health(instance, self.settings)
+        state = self.gateway(instance, self.settings).check_health(timeout_s=HEALTH_CHECK_TIMEOUT_S)
         now = self.clock.now()
         self.summary.instances_checked += 1
         with unit_of_work() as uow:
@@ -211,13 +209,13 @@ class Sweeper:
 
 
 def _sweeper(
-    settings: Settings | None, publisher: Publisher | None, clock: Clock, check_health: HealthChecker | None
+    settings: Settings | None, publisher: Publisher | None, clock: Clock, gateway: GatewayFactory | None
 ) -> Sweeper:
     return Sweeper(
         settings=settings or get_settings(),
         publisher=publisher or bootstrap.publisher(),
         clock=clock,
-        check_health=check_health or gateway_health,
+        gateway=gateway or bootstrap.gateway_for,
     )
 
 
@@ -226,10 +224,10 @@ def run_tick(
     settings: Settings | None = None,
     publisher: Publisher | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    check_health: HealthChecker | None = None,
+    gateway: GatewayFactory | None = None,
 ) -> SweepSummary:
     """One full sweep (the cron tick, and ``billing sweep``)."""
-    sweeper = _sweeper(settings, publisher, clock, check_health)
+    sweeper = _sweeper(settings, publisher, clock, gateway)
     for step in (sweeper.stale, sweeper.unpublished, sweeper.due, sweeper.recovery, sweeper.purge):
         step()
     sweeper.log_summary("tick")
@@ -252,10 +250,10 @@ def check_recovery(
     settings: Settings | None = None,
     publisher: Publisher | None = None,
     clock: Clock = SYSTEM_CLOCK,
-    check_health: HealthChecker | None = None,
+    gateway: GatewayFactory | None = None,
 ) -> SweepSummary:
     """One instance's health check (a ``check_recovery`` token); an unknown instance needs nothing."""
-    sweeper = _sweeper(settings, publisher, clock, check_health)
+    sweeper = _sweeper(settings, publisher, clock, gateway)
     try:
         parsed = uuid.UUID(str(instance_id))
     except ValueError:
