@@ -83,7 +83,7 @@ class TextFormatter(logging.Formatter):
         return f"{stamp} {record.levelname:<7} {record.name}: {scrub_text(record.getMessage())} {tail}".rstrip()
 
 
-_configured: str | None = None  # the stream name the handler writes to, once configured
+_configured = False
 
 
 class _StdStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -102,12 +102,13 @@ class _StdStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure_logging(level: str = "INFO", fmt: str = "json", *, to: str = "stdout") -> None:
+def configure_logging(level: str = "INFO", fmt: str = "json", *, to: str = "stdout", force: bool = False) -> None:
     """Install one handler on the root logger, writing to stdout (functions: the platform collects it)
-    or stderr (the CLI, whose stdout is its answer). Safe to call more than once."""
+    or stderr (the CLI, whose stdout is its answer). Safe to call more than once: later calls only set
+    the level, unless ``force`` (an entry point that owns the process, such as the CLI)."""
     global _configured
     root = logging.getLogger()
-    if _configured == to:
+    if _configured and not force:
         root.setLevel(level)
         return
     handler = _StdStreamHandler(to)
@@ -116,4 +117,4 @@ def configure_logging(level: str = "INFO", fmt: str = "json", *, to: str = "stdo
     root.setLevel(level)
     for noisy in ("pika", "aiormq", "aio_pika", "httpx", "httpcore", "werkzeug", "alembic.runtime.plugins", "pgserver"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    _configured = to
+    _configured = True

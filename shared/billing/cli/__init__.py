@@ -45,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"billing: {exc}\n")
         return EXIT_USAGE
     # stdout is the command's answer (JSON a script can read); logs go to stderr.
-    configure_logging(settings.log_level, "text" if sys.stderr.isatty() else settings.log_format, to="stderr")
+    fmt = "text" if sys.stderr.isatty() else settings.log_format
+    configure_logging(settings.log_level, fmt, to="stderr", force=True)
     handler: Handler = args.handler
     try:
         return handler(args)
