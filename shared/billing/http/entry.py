@@ -196,9 +196,12 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
             return probe
         return problem(405, "Method Not Allowed", "POST a token", headers={"Allow": "POST"})
     try:
-        token = parse_token(dict(request.headers), read_bounded(request, MAX_TRIGGER_BYTES))
-    except errors.PayloadTooLargeError as exc:
-        return problem(413, "Payload Too Large", str(exc))
+        raw = read_bounded(request, MAX_TRIGGER_BYTES)
+    except errors.PayloadTooLargeError:
+        # A token is a few hundred bytes: redelivering one this large cannot help, like any malformed one.
+        return problem(400, "Bad Request", f"trigger body is larger than {MAX_TRIGGER_BYTES} bytes")
+    try:
+        token = parse_token(dict(request.headers), raw)
     except errors.ValidationFailedError as exc:
         return problem(400, "Bad Request", str(exc), errors_=exc.errors)
     try:
