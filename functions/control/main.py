@@ -16,13 +16,12 @@ def _control(request: Request, match: re.Match[str]) -> Response:
     from billing.config import get_settings
     from billing.contract.queues import Actor
     from billing.db.engine import unit_of_work
-    from billing.http.body import read_bounded, reject_declared_size
+    from billing.http.body import read_bounded
     from billing.http.guard import guard
     from billing.http.queues import MAX_CONTROL_BODY, parse_control_body, status_json
     from billing.services.queues.control import control_queue
 
     settings, now = get_settings(), bootstrap.clock().now()
-    reject_declared_size(request, MAX_CONTROL_BODY)
     with unit_of_work() as uow:
         principal, headers = guard(request, session=uow.session, settings=settings, now=now)
         command = parse_control_body(request.content_type, read_bounded(request, MAX_CONTROL_BODY))

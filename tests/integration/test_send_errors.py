@@ -158,12 +158,11 @@ def test_anything_but_json_is_415(env: Any, content_type: str | None) -> None:
     assert_problem(post(env.key, data=b'{"contacts": []}', headers=hdrs), 415)
 
 
-def test_json_with_a_utf8_charset_is_accepted(env: Any) -> None:
+@pytest.mark.parametrize("content_type", ["application/json; charset=UTF-8", "application/vnd.erp+json"])
+def test_json_in_utf8_under_any_json_media_type_is_accepted(env: Any, content_type: str) -> None:
     import json
 
-    answer = post(
-        env.key, data=json.dumps(batch(1)).encode(), headers={"Content-Type": "application/json; charset=UTF-8"}
-    )
+    answer = post(env.key, data=json.dumps(batch(1)).encode(), headers={"Content-Type": content_type})
     assert answer.status_code == 202
 
 

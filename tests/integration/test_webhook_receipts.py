@@ -17,6 +17,7 @@ from billing.testing import InMemoryBroker
 from support.sql import recorded_statements
 from support.webhook_factories import (
     PHONE,
+    SECRET_HEADER,
     World,
     connection,
     envelope,
@@ -303,3 +304,26 @@ def test_instance_update_rotates_the_secret(client: Any, world: World) -> None:
         uow.commit()
     assert post(client, world, connection("close", 401)).status_code == 401
     assert post(client, world, connection("close", 401), secret="rotated").status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_limit_is_413_and_stores_nothing(
+    client: Any, world: World, monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    import io
+
+    from billing.config import reset_settings_cache
+
+    monkeypatch.setenv("BILLING_MAX_BODY_BYTES", "2048")
+    reset_settings_cache()
+    stream = io.BytesIO(b" " * 100_000)
+    headers = {"Content-Type": "application/json", SECRET_HEADER: world.secret}
+    if chunked:
+        headers["Transfer-Encoding"] = "chunked"
+    else:
+        headers["Content-Length"] = "100000"
+    answer = client.post(
+        world.path, input_stream=stream, headers=headers, environ_overrides={"wsgi.input_terminated": chunked}
+    )
+    assert answer.status_code == 413 and answer.headers["Content-Type"] == "application/problem+json"
+    assert _nothing_stored()
