@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -33,3 +34,19 @@ def test_queue_watch_on_an_unknown_queue_says_so_and_exits_2(
 ) -> None:
     assert main(["queue", "watch", ref, "--once"]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_queue_watch_once_prints_what_the_status_route_answers(db: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from billing.db.engine import unit_of_work
+    from billing.http.queues import status_json
+    from billing.services.queues.operator import operator_status
+
+    world = make_world(db, gateway_url="http://127.0.0.1:9")
+    queue_id = make_queue(db, world, 2)
+    assert main(["queue", "watch", str(queue_id), "--once"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    with unit_of_work() as uow:
+        view = operator_status(str(queue_id), session=uow.session, now=datetime.now(UTC))
+    wire = json.loads(status_json(view))
+    printed.pop("estimated_completion"), wire.pop("estimated_completion")  # computed from "now" each time
+    assert printed == wire and printed["created_at"].endswith("Z")

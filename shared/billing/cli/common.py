@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date, time
 from typing import Any
 
 EXIT_USAGE = 2
@@ -17,15 +17,9 @@ class UsageError(Exception):
     """A one-line complaint about the command's arguments."""
 
 
-def _json_default(value: Any) -> str:
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    return str(value)
-
-
 def emit(obj: Any) -> None:
-    """Print ``obj`` as indented JSON (times in ISO 8601) on stdout."""
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    """Print ``obj`` as indented JSON on stdout."""
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def csv_list(value: str | None) -> list[str] | None:

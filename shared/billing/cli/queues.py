@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from billing.cli.common import emit
@@ -28,9 +29,15 @@ def _snapshot(queue_id: str) -> QueueStatusView:
 
 
 def _as_dict(view: QueueStatusView) -> dict[str, Any]:
+    """The status as the ERP's status route writes it (times in ISO 8601, UTC as ``Z``)."""
     from dataclasses import asdict
 
-    return asdict(view)
+    return {name: _iso(value) if isinstance(value, datetime) else value for name, value in asdict(view).items()}
+
+
+def _iso(value: datetime) -> str:
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def cmd_queue_watch(args: argparse.Namespace) -> int:
