@@ -1,7 +1,9 @@
 """The layers hold: read from the static import graph of ``billing``, lazy imports included.
 
 - domain, contract and services never import the HTTP layer, the CLI or a web framework;
-- adapters and db never import a use case;
+- domain imports only domain and errors; contract imports no use case, adapter or database module;
+- adapters and db never import a use case (nor the composition root);
+- the HTTP layer and the CLI are separate doors: neither imports the other;
 - no two modules of ``billing`` import each other, directly or through others.
 
 Every ``import`` statement counts wherever it stands (module level, inside a function, under
@@ -94,6 +96,33 @@ def test_use_cases_and_the_domain_know_no_web_layer(module: str) -> None:
 @pytest.mark.parametrize("module", OUTER)
 def test_adapters_and_db_import_no_use_case(module: str) -> None:
     offending = sorted(n for n in _all_imports(module) if _in(n, ("billing.services", "billing.bootstrap")))
+    assert not offending, f"{module} imports {offending}"
+
+
+DOMAIN = [m for m in modules() if _in(m, ("billing.domain",))]
+CONTRACT = [m for m in modules() if _in(m, ("billing.contract",))]
+DOORS = [(m, "billing.cli") for m in modules() if _in(m, ("billing.http",))] + [
+    (m, "billing.http") for m in modules() if _in(m, ("billing.cli",))
+]
+
+
+@pytest.mark.parametrize("module", DOMAIN)
+def test_the_domain_depends_only_on_itself_and_the_exception_tree(module: str) -> None:
+    ours = {n for n in _all_imports(module) if n == "billing" or n.startswith("billing.")}
+    offending = sorted(n for n in ours if not _in(n, ("billing.domain", "billing.errors")))
+    assert not offending, f"{module} imports {offending}"
+
+
+@pytest.mark.parametrize("module", CONTRACT)
+def test_the_contract_knows_no_use_case_adapter_or_database(module: str) -> None:
+    banned = ("billing.services", "billing.adapters", "billing.db", "billing.bootstrap", *WEB)
+    offending = sorted(n for n in _all_imports(module) if _in(n, banned))
+    assert not offending, f"{module} imports {offending}"
+
+
+@pytest.mark.parametrize(("module", "other_door"), DOORS)
+def test_the_http_layer_and_the_cli_do_not_call_each_other(module: str, other_door: str) -> None:
+    offending = sorted(n for n in _all_imports(module) if _in(n, (other_door,)))
     assert not offending, f"{module} imports {offending}"
 
 
