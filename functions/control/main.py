@@ -25,7 +25,12 @@ def _control(request: Request, match: re.Match[str]) -> Response:
     with unit_of_work() as uow:
         principal, headers = guard(request, session=uow.session, settings=settings, now=now)
         command = parse_control_body(request.content_type, read_bounded(request, MAX_CONTROL_BODY))
-        actor = Actor(tenant_id=principal.tenant_id, api_key_id=principal.api_key_id, client_ip=principal.client_ip)
+        actor = Actor(
+            tenant_id=principal.tenant_id,
+            api_key_id=principal.api_key_id,
+            client_ip=principal.client_ip,
+            template_types=principal.allowed_types,
+        )
         view = control_queue(
             match["queue_id"], command, actor=actor, uow=uow, publisher=bootstrap.publisher(), now=now
         )

@@ -28,6 +28,7 @@ def _status(request: Request, match: re.Match[str]) -> Response:
             session=session,
             now=now,
             failures_cursor=request.args.get(CURSOR_PARAM),
+            allowed_types=principal.allowed_types,
         )
     return json_response(status_json(view), 200, headers)
 

@@ -28,7 +28,7 @@ def handle_event(request: Request, match: re.Match[str]) -> Response:
     result = handle_webhook(
         instance_ref=match["instance_id"],
         secret=request.headers.get(SECRET_HEADER),
-        body=read_bounded(request, get_settings().max_body_bytes),
+        body=lambda: read_bounded(request, get_settings().max_body_bytes),  # read once the secret is good
     )
     return json_response(result.as_dict())
 

@@ -19,6 +19,10 @@ _STANDARD_ATTRS = frozenset(
 _SECRET_KEYS = frozenset({"api_key", "apikey", "password", "secret", "token", "authorization", "key"})
 # Runs of 8+ digits (optionally led by +) look like phone numbers: keep the first 4 and last 2 digits.
 _PHONE_RE = re.compile(r"(?<![0-9A-Za-z-])\+?\d{8,15}(?![0-9A-Za-z-])")
+# Phones as people format them: "(11) 99999-8888", "+55 11 99999 8888", "+55 (11) 9 9999-8888".
+_FORMATTED_PHONE_RE = re.compile(
+    r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?\(?\d{2}\)?[ .-]?(?:9[ .-]?)?\d{4}[ .-]?\d{4}(?!\w)"
+)
 
 
 def mask_phone(phone: str | None) -> str:
@@ -32,8 +36,15 @@ def mask_phone(phone: str | None) -> str:
     return prefix + digits[:4] + "*" * (len(digits) - 6) + digits[-2:]
 
 
+def _mask_formatted(match: re.Match[str]) -> str:
+    typed = match.group(0)
+    return mask_phone(("+" if typed.startswith("+") else "") + re.sub(r"\D", "", typed))
+
+
 def scrub_text(text: str) -> str:
-    """Mask anything that looks like a phone number inside free text."""
+    """Mask anything that looks like a phone number inside free text, formatted or not."""
+    if any(ch in text for ch in " ()-."):
+        text = _FORMATTED_PHONE_RE.sub(_mask_formatted, text)
     return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
 
 

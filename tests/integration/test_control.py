@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from support.ops_factories import (
     CONTROL,
+    STATUS,
     client,
     contact_statuses,
     create_queue,
@@ -188,3 +189,25 @@ def test_auth_and_rate_limits_are_the_same_as_send(database_url: str, broker: An
 def test_get_is_405_and_health_answers(acme: TenantSetup, control: Any) -> None:
     assert control.get(CONTROL.format(new_id()), headers=headers(acme.key)).status_code == 405
     assert control.get("/_/health").status_code == 200
+
+
+def test_a_key_limited_to_some_types_neither_reads_nor_controls_other_queues(
+    acme: TenantSetup, control: Any, send: Any
+) -> None:
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+
+    overdue = create_queue(send, acme.key, 2)
+    with unit_of_work() as uow:
+        tenant = admin.resolve_tenant("acme", session=uow.session)
+        _, notices_only = admin.create_api_key(tenant, session=uow.session, name="avisos", types=["notification"])
+        uow.commit()
+    status = client("status")
+    assert status.get(STATUS.format(overdue), headers=headers(notices_only)).status_code == 403
+    refused = act(control, notices_only, overdue, "cancel")
+    assert refused.status_code == 403 and "'overdue'" in refused.get_json()["detail"]
+    assert queue_row(overdue)["status"] == "pending" and contact_statuses(overdue) == {"pending": 2}
+    assert audit(overdue) == []
+    notice = create_queue(send, acme.key, 1, kind="notification")
+    assert status.get(STATUS.format(notice), headers=headers(notices_only)).status_code == 200
+    assert act(control, notices_only, notice, "pause").status_code == 200

@@ -327,3 +327,17 @@ def test_a_body_over_the_limit_is_413_and_stores_nothing(
     )
     assert answer.status_code == 413 and answer.headers["Content-Type"] == "application/problem+json"
     assert _nothing_stored()
+
+
+@pytest.mark.parametrize("case", ["wrong-secret", "unknown-instance"])
+def test_a_stranger_is_refused_before_a_byte_of_the_body_is_read(world: World, case: str) -> None:
+    from billing.errors import AuthenticationError
+    from billing.services.inbound.webhook import handle_webhook
+
+    def body() -> bytes:
+        raise AssertionError("the body was read before the secret was checked")
+
+    ref = str(uuid.uuid4()) if case == "unknown-instance" else str(world.instance_id)
+    with pytest.raises(AuthenticationError):
+        handle_webhook(instance_ref=ref, secret=world.secret + "x", body=body)
+    assert _nothing_stored()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
 from billing.logs import JsonFormatter, mask_phone, scrub_text
 
 
@@ -35,3 +36,21 @@ def test_identifiers_that_merely_contain_digit_runs_are_left_readable() -> None:
     contact_id = "36310057-d0b1-4da3-ad58-3f20cc06d2cf"
     assert scrub_text(f"contact_id={contact_id}") == f"contact_id={contact_id}"
     assert "999998888" not in scrub_text("jid 5511999998888@s.whatsapp.net")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["(11) 99999-8888", "+55 11 99999 8888", "+55 (11) 9 9999-8888", "11 99999-8888", "+55 11 9999.8888"],
+)
+def test_phones_as_people_format_them_are_masked_too(typed: str) -> None:
+    text = scrub_text(f"contato {typed}: não entregue")
+    digits = "".join(ch for ch in typed if ch.isdigit())
+    assert digits[-6:-2] not in text.replace(" ", "").replace("-", "").replace(".", ""), text
+    assert text.startswith("contato ") and text.endswith(": não entregue")
+
+
+@pytest.mark.parametrize(
+    "text", ["due 2026-11-20, sent 2026-11-30T13:33:45", "R$ 1.234,56 em 12/2026", "queue 3 of 10 (50.0%)"]
+)
+def test_dates_amounts_and_counts_are_not_taken_for_phones(text: str) -> None:
+    assert scrub_text(text) == text

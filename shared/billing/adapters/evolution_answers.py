@@ -79,7 +79,7 @@ def parse_error_body(raw: bytes) -> ErrorInfo:
     info = ErrorInfo()
     try:
         body = json.loads(raw) if raw else None
-    except ValueError:
+    except (ValueError, RecursionError):
         text = raw[:_MAX_ERROR_CHARS].decode("utf-8", "replace").strip()
         if text:
             info.messages.append(text)
@@ -117,7 +117,7 @@ def classify_response(status: int, raw: bytes, headers: httpx.Headers | None = N
             body = json.loads(raw)
             key = body["key"]
             return SendOutcome(OutcomeKind.SENT, str(key["id"]), str(key.get("remoteJid") or ""), status)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return SendOutcome(OutcomeKind.SENT, status_code=status, error="answer without a message id")
     info = parse_error_body(raw)
     lowered = info.text.lower()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, TypedDict
 
+from billing.errors import PermissionDeniedError
+
 ControlAction = Literal["pause", "resume", "cancel"]
 CONTROL_ACTIONS: tuple[ControlAction, ...] = ("pause", "resume", "cancel")
 
@@ -22,6 +24,12 @@ class Actor:
     api_key_id: uuid.UUID | None = None
     client_ip: str | None = None
     operator: str | None = None
+    template_types: tuple[str, ...] | None = None  # an API key limited to these types; None: all
+
+    def require_type(self, template_type: str) -> None:
+        """A key limited to some reminder types neither reads nor acts on a queue of another type."""
+        if self.template_types is not None and template_type not in self.template_types:
+            raise PermissionDeniedError(f"this API key may not act on {template_type!r} queues")
 
     @classmethod
     def for_operator(cls, tenant_id: uuid.UUID, who: str) -> Actor:

@@ -55,6 +55,8 @@ def get_engine(*, autocommit: bool = False) -> Engine:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_recycle=300,
+                # A failed statement's error must not carry a debtor's phone, name or message into logs.
+                hide_parameters=True,
                 connect_args={
                     "connect_timeout": 3,
                     "application_name": "billing",

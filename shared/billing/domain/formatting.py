@@ -20,9 +20,43 @@ from billing.errors import InvalidValueError
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("999999999.99")
-# A plain decimal: digits with an optional "." or "," decimal separator; no thousands separators,
-# because "1.234" means 1234 in pt-BR and 1.234 in en-US and guessing would move money.
-_AMOUNT_RE = re.compile(r"\+?(\d+)(?:[.,](\d+))?\Z")
+# Amounts as ERPs write them: "1234.56", "1234,56", "1.234,56", "1,234.56", "1.234.567". The last
+# separator is the decimal one when both appear; the other must group thousands. One separator
+# followed by exactly three digits ("2.500", "1,234") is refused: it is R$ 2.500 in pt-BR and 2.5 in
+# en-US, and guessing would move money.
+_AMOUNT_RE = re.compile(r"\+?\d[\d.,]*\Z")
+_GROUPED_RE = re.compile(r"\d{1,3}(?:[.,]\d{3})+\Z")
+AMOUNT_FORMS = '1234.56, 1234,56, 1.234,56 or 1,234.56'
+
+
+def _amount_text(text: str) -> Decimal:
+    """The value of an amount string, or InvalidValueError naming the accepted forms."""
+    if not _AMOUNT_RE.match(text):
+        raise InvalidValueError(f"amount {text!r} is not a number; write it as {AMOUNT_FORMS}")
+    body = text.lstrip("+")
+    separators = [c for c in body if c in ".,"]
+    if not separators:
+        return Decimal(body)
+    decimal_mark = separators[-1]
+    grouping = set(separators[:-1])
+    if len(separators) == 1 or (grouping and decimal_mark not in grouping):
+        whole, _, fraction = body.rpartition(decimal_mark)
+        if not fraction:
+            raise InvalidValueError(f"amount {text!r} ends in a separator; write it as {AMOUNT_FORMS}")
+        if len(separators) == 1 and len(fraction) == 3:
+            raise InvalidValueError(
+                f"amount {text!r} is ambiguous (thousands or decimals?); write it as {AMOUNT_FORMS}"
+            )
+        if grouping and not _GROUPED_RE.match(whole):
+            raise InvalidValueError(f"amount {text!r} groups its thousands wrongly; write it as {AMOUNT_FORMS}")
+        return Decimal(f"{whole.translate(_NO_GROUPING)}.{fraction}")
+    # One separator repeated ("1.234.567"): thousands only.
+    if not _GROUPED_RE.match(body):
+        raise InvalidValueError(f"amount {text!r} is not a number; write it as {AMOUNT_FORMS}")
+    return Decimal(body.translate(_NO_GROUPING))
+
+
+_NO_GROUPING = str.maketrans("", "", ".,")
 # Narrow and regular no-break spaces that babel puts between symbol and number.
 _NBSP = str.maketrans({"\u00a0": " ", "\u202f": " "})
 
@@ -60,10 +94,7 @@ def parse_amount(value: str | int | float | Decimal) -> Decimal:
     if isinstance(value, bool):
         raise InvalidValueError("amount must be a number, not a boolean")
     if isinstance(value, str):
-        match = _AMOUNT_RE.match(value.strip())
-        if not match:
-            raise InvalidValueError(f"amount {value!r} is not a plain decimal number such as 1234.56")
-        number = Decimal(f"{match.group(1)}.{match.group(2) or '0'}")
+        number = _amount_text(value.strip())
     elif isinstance(value, float):
         number = Decimal(repr(value))  # shortest repr: 150.9 stays 150.9, not 150.900000000000005684...
     elif isinstance(value, int | Decimal):

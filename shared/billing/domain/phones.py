@@ -17,6 +17,9 @@ from billing.errors import InvalidPhoneError
 
 _E164_RE = re.compile(r"\+[1-9]\d{6,14}\Z")
 _ALLOWED_RE = re.compile(r"[\d\s()+\-./]+\Z")
+# "0xx11 99999-8888": the old Brazilian way of writing "0 + carrier + area code"; the xx stands for a
+# carrier code and is dropped. It is the only place a letter may appear.
+_CARRIER_PLACEHOLDER_RE = re.compile(r"\A(\(?)0[xX]{2}(?=\s*\(?\d{2}\D)")
 _MIN_DIGITS = 8
 _MAX_DIGITS = 17  # 15 for E.164 plus a trunk/carrier prefix such as "0 15"
 _BR_MOBILE_FIRST = frozenset("6789")
@@ -39,14 +42,16 @@ def _normalize(raw: str, region: str) -> str:
     text = raw.strip()
     if not text:
         raise InvalidPhoneError("phone number is empty")
-    if not _ALLOWED_RE.match(text.replace("xx", "").replace("XX", "")):
+    # No other letter is ever part of a number: "99876-XXXX" is a masked number, and the phone library
+    # would read letters as keypad digits and message a stranger.
+    if not _ALLOWED_RE.match(_CARRIER_PLACEHOLDER_RE.sub(r"\g<1>0", text)):
         raise InvalidPhoneError("phone number contains letters or symbols")
     digits = re.sub(r"\D", "", text)
     if len(digits) < _MIN_DIGITS:
         raise InvalidPhoneError("too short")
     if len(digits) > _MAX_DIGITS:
         raise InvalidPhoneError("too long")
-    number = _parse(text, region)
+    number = _parse(_CARRIER_PLACEHOLDER_RE.sub(r"\g<1>0", text), region)
     _add_br_ninth_digit(number)
     if not phonenumbers.is_valid_number(number) and not text.startswith("+"):
         # "5511999998888": the country code typed without "+".

@@ -108,3 +108,60 @@ def require_https_url(url: str) -> str:
     if not host:
         raise InvalidValueError("URL must name a host (https://host/...)")
     return candidate
+
+
+# --- text a person typed into the ERP, on its way into a WhatsApp message ------------------------
+
+MAX_NAME_CHARS = 100
+# Format characters emoji sequences need: the zero-width joiner (family, profession emoji) and the tag
+# characters of subdivision flags. Every other Cf (bidi overrides, zero-width spaces) can disguise text.
+_EMOJI_FORMAT = frozenset({"\u200d"}) | frozenset(chr(c) for c in range(0xE0020, 0xE0080))
+_WHITESPACE_RE = re.compile(r"\s+")
+# A link a reader could follow: a scheme, "www.", or a host with a common top-level domain.
+_URL_RE = re.compile(
+    r"(?i)(?:\b[a-z][a-z0-9+.-]*://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
+    r"(?:com|net|org|info|biz|io|ly|me|co|app|xyz|site|online|link|top|click|shop|store|br|pt|us)\b)"
+)
+
+
+def _strip_invisible(text: str, *, keep: str = "") -> str:
+    import unicodedata
+
+    return "".join(
+        ch
+        for ch in text
+        if ch in keep or ch in _EMOJI_FORMAT or unicodedata.category(ch) not in ("Cc", "Cf", "Cs")
+    )
+
+
+def single_line(text: str) -> str:
+    """One line of visible text: control and format characters removed (except what emoji sequences
+    need), every run of whitespace, line breaks included, made one space, the ends trimmed."""
+    if text.isascii() and text.isprintable() and "  " not in text and text == text.strip():
+        return text  # the common case costs one pass
+    return _WHITESPACE_RE.sub(" ", _strip_invisible(text, keep=" \t\n\r")).strip()
+
+
+def multi_line(text: str) -> str:
+    """Visible text that may keep its line breaks (a notification's own message): control and format
+    characters removed except line breaks, ``\\r\\n`` made ``\\n``."""
+    if text.isascii() and text.isprintable():
+        return text
+    return _strip_invisible(text.replace("\r\n", "\n"), keep="\n\t")
+
+
+def contains_url(text: str) -> bool:
+    return _URL_RE.search(text) is not None
+
+
+def person_name(text: str) -> str | None:
+    """A debtor's name as it may appear in a reminder (None when nothing visible is left, as when the
+    ERP sends no name), or InvalidValueError saying why not."""
+    name = single_line(text)
+    if not name:
+        return None
+    if len(name) > MAX_NAME_CHARS:
+        raise InvalidValueError(f"has {len(name)} characters; at most {MAX_NAME_CHARS}")
+    if contains_url(name):
+        raise InvalidValueError("must not contain a link or web address")
+    return name

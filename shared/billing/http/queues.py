@@ -24,7 +24,7 @@ def parse_control_body(content_type: str | None, raw: bytes) -> ControlCommand:
     require_json(content_type)
     try:
         data = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser allows
         raise MalformedRequestError("the body is not valid JSON", [{"loc": ["body"], "msg": "not JSON"}]) from exc
     try:
         request = ControlRequest.model_validate(data)

@@ -87,7 +87,7 @@ def _load_json(raw: bytes, *, where: str) -> Any:
         return None
     try:
         return json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser allows
         raise TriggerParseError(
             f"the trigger {where} is not JSON", [{"loc": [where], "msg": "not valid JSON"}]
         ) from exc

@@ -297,3 +297,11 @@ def test_a_health_check_waits_the_read_timeout_or_less_when_the_caller_asks(
     client, seen = client_answering(200, {"instance": {"instanceName": "loja-01", "state": "open"}})
     assert client.check_health(timeout_s=timeout_s) is HealthState.OPEN
     assert seen[0].extensions["timeout"]["read"] == expected
+
+
+@pytest.mark.parametrize("status", [201, 400, 500])
+def test_a_gateway_answer_nested_too_deep_is_read_without_raising(status: int) -> None:
+    client, _ = client_answering(status, raw=b"[" * 100_000)
+    outcome = client.send_text("+5511999998888", "Oi", retry=False)
+    assert outcome.kind in {OutcomeKind.SENT, OutcomeKind.REJECTED, OutcomeKind.TRANSIENT}
+    assert (outcome.kind is OutcomeKind.SENT) == (status == 201)

@@ -52,6 +52,12 @@ def test_other_countries_work_with_a_plus_or_their_default_region() -> None:
         ("+55 11 99999-8888 99999", "too long"),
         ("ligar para Maria", "letters"),
         ("11 99999-8888 ramal 2", "letters"),
+        # A masked number is not a number: the phone library would read X as a keypad digit (9).
+        ("+55 21 99876-XXXX", "letters"),
+        ("+55 21 99876-xxxx", "letters"),
+        ("(21) 9xx76-1234", "letters"),
+        ("11 0xx99999-8888", "letters"),
+        ("1-800-FLOWERS", "letters"),
     ],
 )
 def test_invalid_numbers_are_rejected_with_a_human_reason(typed: str, reason: str) -> None:

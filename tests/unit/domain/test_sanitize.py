@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import pytest
 from billing.domain.sanitize import (
+    MAX_NAME_CHARS,
     MAX_TEMPLATE_CHARS,
+    contains_url,
+    multi_line,
+    person_name,
     require_https_url,
     sanitize_template_body,
     sanitize_value,
+    single_line,
 )
 from billing.errors import InvalidValueError, TemplateSyntaxError, TemplateTooLongError
 
@@ -93,3 +98,57 @@ def test_https_urls_are_accepted(url: str) -> None:
 def test_other_urls_are_refused_with_a_clear_reason(url: str, reason: str) -> None:
     with pytest.raises(InvalidValueError, match=reason):
         require_https_url(url)
+
+
+# --- text typed into the ERP on its way into a message ------------------------------------------------
+
+ENGLAND = "🏴\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [
+        ("Maria Silva", "Maria Silva"),
+        ("  Maria\n\nSilva\t ", "Maria Silva"),
+        ("Maria\u202eavliS", "MariaavliS"),  # a right-to-left override cannot reorder the text
+        ("Ma\u200bria\u2060 Silva\u00ad", "Maria Silva"),  # zero-width and soft-hyphen characters go
+        ("Jo\u0000ão\u0007", "João"),
+        ("Família 👨\u200d👩\u200d👧", "Família 👨\u200d👩\u200d👧"),  # the joiner that makes one emoji stays
+        (ENGLAND, ENGLAND),  # a subdivision flag is tag characters: they stay
+    ],
+)
+def test_a_single_line_field_shows_only_visible_text_on_one_line(typed: str, shown: str) -> None:
+    assert single_line(typed) == shown
+
+
+def test_a_multi_line_value_keeps_its_line_breaks_but_nothing_invisible() -> None:
+    assert multi_line("Olá\r\nSegunda linha\u202e\u200b.") == "Olá\nSegunda linha."
+
+
+@pytest.mark.parametrize(
+    "text", ["https://evil.example", "pague em www.golpe.net", "bit.ly/abc", "Maria pagar.com.br", "x://y"]
+)
+def test_links_are_recognised(text: str) -> None:
+    assert contains_url(text)
+
+
+@pytest.mark.parametrize("text", ["Maria Silva", "Dr. José", "J. R. R. Souza", "Ana Maria S.A."])
+def test_names_are_not_links(text: str) -> None:
+    assert not contains_url(text)
+
+
+@pytest.mark.parametrize(
+    ("typed", "why"),
+    [
+        ("Maria — pague em https://golpe.example/boleto", "link"),
+        ("Maria www.golpe.net", "link"),
+        ("x" * (MAX_NAME_CHARS + 1), "at most"),
+    ],
+)
+def test_a_name_with_a_link_too_long_or_invisible_is_refused(typed: str, why: str) -> None:
+    with pytest.raises(InvalidValueError, match=why):
+        person_name(typed)
+
+
+def test_a_name_with_nothing_visible_is_no_name() -> None:
+    assert person_name("\u200b\u202e \n") is None
+    assert person_name(" Maria ") == "Maria"

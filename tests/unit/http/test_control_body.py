@@ -45,3 +45,8 @@ def test_well_formed_but_wrong_bodies_are_validation_errors_naming_the_field(raw
 def test_json_in_another_charset_is_unsupported(content_type: str) -> None:
     with pytest.raises(UnsupportedMediaTypeError):
         parse_control_body(content_type, b'{"action": "pause"}')
+
+
+def test_nesting_deeper_than_the_parser_allows_is_malformed_not_a_crash() -> None:
+    with pytest.raises(MalformedRequestError):
+        parse_control_body("application/json", b"[" * 100_000 + b"]" * 100_000)

@@ -39,3 +39,12 @@ def test_a_token_within_the_limit_is_handled() -> None:
     token = Token(kind="check_stale", reason="test")
     response = trigger(post(token.to_bytes()), lambda t: seen.append(t) or True)
     assert response.status_code == 200 and seen == [token]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/cloudevents+json"])
+def test_deeply_nested_json_is_a_bad_request_not_a_crash(content_type: str) -> None:
+    environ = EnvironBuilder(
+        method="POST", path="/", data=b"[" * 30_000, headers={"Content-Type": content_type}
+    ).get_environ()
+    response = trigger(Request(environ), never)
+    assert response.status_code == 400

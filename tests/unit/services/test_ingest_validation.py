@@ -48,7 +48,7 @@ def test_due_dates_follow_the_type_with_today_inclusive(kind: TemplateType, due:
     assert bool(candidates) is ok
 
 
-@pytest.mark.parametrize("amount", ["0", 0, "-1", "abc", True, "1.234,56"])
+@pytest.mark.parametrize("amount", ["0", 0, "-1", "abc", True, "2.500", "1,234"])
 def test_amounts_must_be_positive_plain_numbers(amount: Any) -> None:
     _, [rejection] = run([good(amount=amount)])
     assert rejection.problems[0][0] == "amount"
@@ -110,3 +110,35 @@ def test_the_request_hash_ignores_key_order_but_not_the_type() -> None:
     b = {"external_id": "e", "contacts": [{"name": "x", "phone": "1"}]}
     assert request_hash(a, TemplateType.OVERDUE) == request_hash(b, TemplateType.OVERDUE)
     assert request_hash(a, TemplateType.OVERDUE) != request_hash(a, TemplateType.UPCOMING)
+
+
+def test_a_masked_phone_is_refused_and_never_becomes_a_strangers_number() -> None:
+    _, [rejection] = run([good(phone="+55 21 99876-XXXX")])
+    assert rejection.problems == [("phone", "phone number contains letters or symbols")]
+
+
+def test_brazilian_amounts_are_read_as_written_and_ambiguous_ones_refused() -> None:
+    [thousands], _ = run([good(amount="1.234,56")])
+    assert thousands.contact.amount == Decimal("1234.56")
+    _, [ambiguous] = run([good(amount="2.500")])
+    [(field, message)] = ambiguous.problems
+    assert field == "amount" and "ambiguous" in message
+
+
+def test_names_and_invoice_ids_reach_the_message_as_one_visible_line() -> None:
+    [candidate], _ = run([good(name="Maria\u202e\n Silva\u200b", invoice_id="NF-1\r\n\u0007")])
+    assert (candidate.contact.name, candidate.contact.invoice_id) == ("Maria Silva", "NF-1")
+
+
+@pytest.mark.parametrize(
+    ("name", "why"), [("Maria https://golpe.example/pix", "link"), ("x" * 101, "at most 100")]
+)
+def test_a_name_carrying_a_link_or_too_long_is_refused_naming_the_field(name: str, why: str) -> None:
+    _, [rejection] = run([good(name=name)])
+    [(field, message)] = rejection.problems
+    assert field == "name" and why in message
+
+
+def test_variable_text_keeps_its_lines_but_loses_invisible_characters() -> None:
+    [candidate], _ = run([good(variables={"mensagem": "Linha 1\r\nLinha 2\u202e", "n": 3})])
+    assert candidate.contact.variables == {"mensagem": "Linha 1\nLinha 2", "n": 3}

@@ -109,19 +109,25 @@ def handle_webhook(
     *,
     instance_ref: str,
     secret: str | None,
-    body: bytes,
+    body: bytes | Callable[[], bytes],
     clock: Clock = SYSTEM_CLOCK,
     uow_factory: Callable[[], AbstractContextManager[UnitOfWork]] = unit_of_work,
     publisher: Publisher | None = None,
     gateway: GatewayFactory | None = None,
 ) -> WebhookResult:
-    """Authenticate, parse and apply one delivery. Raises AuthenticationError (401) before reading the
-    body, MalformedRequestError (400) for a body we cannot read; nothing is stored in either case."""
+    """Authenticate, parse and apply one delivery. Raises AuthenticationError (401) before the body is
+    read (``body`` may be a function that reads it), MalformedRequestError (400) for a body we cannot
+    read; nothing is stored in either case.
+
+    The secret is checked in a transaction of its own and the body read and parsed with no connection
+    held, so a slow or oversized upload from a stranger costs no database connection."""
     if not secret:  # refused without a database round trip
         raise AuthenticationError("missing webhook secret")
     with uow_factory() as uow:
         instance = authenticate_instance(instance_ref, secret, session=uow.session)
-        parsed = parse_webhook(body)
+        uow.session.expunge(instance)  # keeps its loaded columns when this transaction ends
+    parsed = parse_webhook(body() if callable(body) else body)
+    with uow_factory() as uow:
         status, detail, inbound = _apply(parsed, instance, session=uow.session, now=clock.now())
         uow.commit()
     if isinstance(parsed.payload, ConnectionChange) and parsed.payload.state == "open":

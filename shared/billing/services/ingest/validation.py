@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from billing.contract.send import ContactIn
 from billing.domain.formatting import parse_amount
 from billing.domain.phones import normalize_phone
-from billing.domain.sanitize import require_https_url
+from billing.domain.sanitize import multi_line, person_name, require_https_url, single_line
 from billing.domain.states import TemplateType
 from billing.domain.variables import ContactData
 from billing.errors import InvalidPhoneError, InvalidValueError
@@ -129,20 +129,28 @@ def validate_contact(
             link = require_https_url(model.payment_link)
         except InvalidValueError as exc:
             problems.append(("payment_link", str(exc)))
+    name = None
+    if model.name is not None:
+        try:
+            name = person_name(model.name)
+        except InvalidValueError as exc:
+            problems.append(("name", str(exc)))
     problems.extend(_type_rules(template_type, model, amount, today))
-    variables = model.variables or {}
+    variables = {
+        key: multi_line(value) if isinstance(value, str) else value for key, value in (model.variables or {}).items()
+    }
     if schema_check is not None:
         problems.extend(("variables", msg) for msg in schema_check(variables))
     if problems:
         return Rejection(index, model.phone[:MAX_PHONE_ECHO], problems)
     contact = ContactData(
         phone=phone,
-        name=model.name,
+        name=name,
         due_date=model.due_date,
         amount=amount,
-        invoice_id=model.invoice_id,
+        invoice_id=None if model.invoice_id is None else single_line(model.invoice_id) or None,
         payment_link=link,
-        pix_code=model.pix_code,
+        pix_code=None if model.pix_code is None else single_line(model.pix_code) or None,
         variables=variables,
     )
     return Candidate(index, contact)

@@ -37,7 +37,9 @@ PAUSED_BY_API = "paused through the control API"
 PAUSED_BY_OPERATOR = "paused by an operator"
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
 
-_READ = sa.text("SELECT status, scheduled_for FROM billing_queues WHERE id = :queue_id AND tenant_id = :tenant_id")
+_READ = sa.text(
+    "SELECT status, scheduled_for, template_type FROM billing_queues WHERE id = :queue_id AND tenant_id = :tenant_id"
+)
 _CANCEL_CONTACTS = sa.text(
     f"""
     UPDATE billing_contacts SET status = 'cancelled', updated_at = :now
@@ -100,6 +102,7 @@ def _apply(
     row = session.execute(_READ, keys).first()
     if row is None:
         raise NotFoundError("queue not found")
+    actor.require_type(row.template_type)
     decision = decide(action, row, now)
     claimed: Claimed | None = None
     cancelled = 0

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from billing.contract.queues import FailureItem, QueueStatusView
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
-from billing.errors import DomainError, NotFoundError, ValidationFailedError
+from billing.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationFailedError
 from billing.services.tenants import TenantRuntime, load_tenant_runtime
 
 logger = logging.getLogger(__name__)
@@ -120,8 +120,10 @@ def queue_status(
     session: Session,
     now: datetime,
     failures_cursor: str | None = None,
+    allowed_types: tuple[str, ...] | None = None,
 ) -> QueueStatusView:
-    """The status of a queue of ``tenant_id``; another tenant's queue is "not found"."""
+    """The status of a queue of ``tenant_id``; another tenant's queue is "not found", and a queue of
+    a type outside ``allowed_types`` (a key limited to some types) is forbidden."""
     queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
     after = decode_cursor(failures_cursor)
     # Core-level execute: the ORM session layer adds nothing to a plain text query on the hot path.
@@ -132,6 +134,8 @@ def queue_status(
     )
     if row is None:
         raise NotFoundError(_NOT_FOUND)
+    if allowed_types is not None and row.template_type not in allowed_types:
+        raise PermissionDeniedError(f"this API key may not act on {row.template_type!r} queues")
     return build_view(row, now=now, runtime_of=lambda tenant: load_tenant_runtime(tenant, session=session))
 
 
