@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 from typing import Literal
 
@@ -43,7 +44,12 @@ class Settings(BaseSettings):
     retry_max_s: float = Field(default=1800.0, gt=0, alias="BILLING_RETRY_MAX_S")
     max_inline_wait_s: float = Field(default=20.0, ge=0, alias="BILLING_MAX_INLINE_WAIT_S")
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, alias="BILLING_MAX_BODY_BYTES")
-    trusted_proxy_count: int = Field(default=0, ge=0, le=10, alias="BILLING_TRUSTED_PROXY_COUNT")
+    # The proxies in front of the functions (ingress, load balancer) as CIDRs, comma-separated: the
+    # client is the first X-Forwarded-For address, from the right, that is not one of them.
+    trusted_proxies: str = Field(default="", alias="BILLING_TRUSTED_PROXIES")
+    # Replaced by BILLING_TRUSTED_PROXIES; refused when set, so an old deployment fails loudly instead
+    # of rate-limiting every client under its proxy's address.
+    retired_trusted_proxy_count: str | None = Field(default=None, alias="BILLING_TRUSTED_PROXY_COUNT")
     ip_rate_limit_per_minute: int = Field(default=600, ge=1, alias="BILLING_IP_RATE_LIMIT_PER_MINUTE")
     gateway_connect_timeout_s: float = Field(default=5.0, gt=0, alias="BILLING_GATEWAY_CONNECT_TIMEOUT_S")
     gateway_read_timeout_s: float = Field(default=30.0, gt=0, alias="BILLING_GATEWAY_READ_TIMEOUT_S")
@@ -91,6 +97,29 @@ class Settings(BaseSettings):
             raise ValueError("BILLING_SECRET_KEY must be at least 16 characters")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for cidr in filter(None, (c.strip() for c in value.split(","))):
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"BILLING_TRUSTED_PROXIES: {cidr!r} is not an address or network") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_retired_proxy_count(self) -> Settings:
+        if self.retired_trusted_proxy_count is not None:
+            raise ValueError(
+                "BILLING_TRUSTED_PROXY_COUNT was replaced by BILLING_TRUSTED_PROXIES (the proxies' networks, "
+                "e.g. 10.0.0.0/8)"
+            )
+        return self
+
+    @property
+    def trusted_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _parse_networks(self.trusted_proxies)
+
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.uses_dev_secret:
@@ -100,6 +129,11 @@ class Settings(BaseSettings):
     @property
     def uses_dev_secret(self) -> bool:
         return self.billing_secret_key.get_secret_value() == DEV_SECRET_KEY
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c.strip(), strict=False) for c in value.split(",") if c.strip())
 
 
 def load_settings() -> Settings:

@@ -127,3 +127,22 @@ def test_refused_requests_count_on_routes_that_run_in_a_transaction(
     assert [a.status_code for a in answers] == [401, 401, 429]
     assert send.post(SEND.format("overdue"), json=batch(1), headers=headers(acme.key)).status_code == 429
     reset_settings_cache()
+
+
+def test_a_client_cannot_write_its_way_into_an_address_allow_list(
+    database_url: str, broker: Any, status: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+
+    monkeypatch.setenv("BILLING_TRUSTED_PROXIES", "127.0.0.0/8")  # the test client stands for the proxy
+    reset_settings_cache()
+    acme = make_tenant("acme")
+    key = fenced_key(acme, "fenced", ips=["10.0.0.0/8"], rate_limit=5)
+    url = STATUS.format(uuid.uuid4())
+    # The proxy appended the real client (198.51.100.7) after what the client wrote itself (10.1.1.1).
+    forged = status.get(url, headers={**headers(key), "X-Forwarded-For": "10.1.1.1, 198.51.100.7"})
+    assert forged.status_code == 403 and "address" in forged.get_json()["detail"]
+    allowed = status.get(url, headers={**headers(key), "X-Forwarded-For": "6.6.6.6, 10.1.1.1"})
+    assert allowed.status_code == 404  # the proxy saw 10.1.1.1: the key is good, the queue unknown
+    long = status.get(url, headers={**headers(key), "X-Forwarded-For": "2001:db8::1, " * 3000})
+    assert long.status_code == 403  # a long header is an address outside the list, not a 500

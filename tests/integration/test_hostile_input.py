@@ -62,6 +62,7 @@ HOSTILE = [
     Hostile("a very long header", b"{}", extra_headers=(("X-Long", "a" * 16_000),)),
     Hostile("a very long key", b"{}", extra_headers=(("X-Billing-API-Key", "bk_" + "a" * 10_000),)),
     Hostile("a very long forwarded-for", b"{}", extra_headers=(("X-Forwarded-For", "1.2.3.4, " * 2000),)),
+    Hostile("a forwarded-for of garbage", b"{}", extra_headers=(("X-Forwarded-For", "x" * 5000 + ", 127.0.0.9"),)),
 ]
 
 
@@ -74,6 +75,7 @@ def doors(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[s
 
     monkeypatch.setenv("BILLING_MAX_BODY_BYTES", str(LIMIT))
     monkeypatch.setenv("BILLING_IP_RATE_LIMIT_PER_MINUTE", "1000000")
+    monkeypatch.setenv("BILLING_TRUSTED_PROXIES", "127.0.0.0/8")  # the test client's address: headers are read
     reset_settings_cache()
     set_publisher(InMemoryBroker())
     tenant = make_tenant("acme", rate_limit=1_000_000)

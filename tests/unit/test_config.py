@@ -41,3 +41,15 @@ def test_production_refuses_the_development_secret_key(monkeypatch: pytest.Monke
 def test_an_empty_rabbitmq_url_means_no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RABBITMQ_URL", "")
     assert load_settings().rabbitmq_url is None
+
+
+def test_trusted_proxies_are_networks_and_the_retired_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8")
+    assert [str(n) for n in load_settings().trusted_networks] == ["10.0.0.0/8", "fd00::/8"]
+    monkeypatch.setenv("BILLING_TRUSTED_PROXIES", "10.0.0.0/8,not-a-network")
+    with pytest.raises(ConfigurationError, match="not-a-network"):
+        load_settings()
+    monkeypatch.setenv("BILLING_TRUSTED_PROXIES", "")
+    monkeypatch.setenv("BILLING_TRUSTED_PROXY_COUNT", "2")
+    with pytest.raises(ConfigurationError, match="BILLING_TRUSTED_PROXIES"):
+        load_settings()

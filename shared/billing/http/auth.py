@@ -44,20 +44,51 @@ class Principal:
             raise PermissionDeniedError(f"this API key may not send {template_type!r} reminders")
 
 
-def client_ip(remote_addr: str | None, forwarded_for: str | None, *, trusted_proxies: int) -> str:
-    """The caller's address: with N trusted proxies in front, the N-th address from the right of
-    X-Forwarded-For (each proxy appends the address it saw); otherwise the socket peer."""
-    peer = remote_addr or "0.0.0.0"  # noqa: S104 - a placeholder address, not a bind
-    if trusted_proxies <= 0 or not forwarded_for:
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
-    if len(hops) < trusted_proxies:
-        return hops[0] if hops else peer
-    candidate = hops[-trusted_proxies]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAX_FORWARDED_HOPS = 16
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as a proxy writes it (``1.2.3.4``, ``1.2.3.4:5678``, ``[2001:db8::1]:443``), or None."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
     try:
-        return str(ipaddress.ip_address(candidate))
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return peer
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped if mapped is not None else address
+
+
+def client_ip(remote_addr: str | None, forwarded_for: str | None, *, trusted: Sequence[Network]) -> str:
+    """The caller's address, normalised.
+
+    Each proxy appends the address it saw to X-Forwarded-For, and only trusted proxies (``trusted``,
+    by network) can be believed: walking from the socket peer leftwards, the client is the first
+    address that is not a trusted proxy. A hop that is not an address ends the walk at the last
+    address a trusted proxy vouched for, so nothing the client wrote itself is ever used unchecked.
+    """
+    peer = _address(remote_addr or "") or ipaddress.ip_address("0.0.0.0")  # noqa: S104 - a placeholder
+    client = peer
+    if trusted and forwarded_for:
+        hops = forwarded_for.split(",")[-MAX_FORWARDED_HOPS:]
+        while any(client in network for network in trusted) and hops:
+            hop = _address(hops.pop())
+            if hop is None:
+                break
+            client = hop
+    return str(client)
+
+
+def rate_limit_subject(ip: str) -> str:
+    """What an address is counted as: itself, or its /64 for IPv6 (one subscriber holds a whole /64)."""
+    address = ipaddress.ip_address(ip)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return ip
 
 
 def _ip_allowed(ip: str, cidrs: Sequence[str]) -> bool:

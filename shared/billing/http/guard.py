@@ -20,7 +20,7 @@ from sqlmodel import Session
 from billing.config import Settings
 from billing.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from billing.http import ratelimit
-from billing.http.auth import PresentedKey, Principal, check_key, client_ip
+from billing.http.auth import PresentedKey, Principal, check_key, client_ip, rate_limit_subject
 
 if TYPE_CHECKING:
     from flask import Request
@@ -41,12 +41,10 @@ def guard(request: Request, *, session: Session, settings: Settings, now: dateti
     """Authenticate and count the request; commits the counters. Returns the principal and the
     ``RateLimit-*`` headers for the answer. Constant queries: 1 (2 for a key limited to some addresses,
     one more when ``last_used_at`` is refreshed, once a minute)."""
-    ip = client_ip(
-        request.remote_addr, request.headers.get("X-Forwarded-For"), trusted_proxies=settings.trusted_proxy_count
-    )
+    ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted=settings.trusted_networks)
     presented = PresentedKey.parse(request.headers.get(API_KEY_HEADER))
     window = ratelimit.Window.at(now)
-    ip_subject = ratelimit.Subject(f"ip:{ip}", settings.ip_rate_limit_per_minute, "client address")
+    ip_subject = ratelimit.Subject(f"ip:{rate_limit_subject(ip)}", settings.ip_rate_limit_per_minute, "client address")
     row = (
         session.connection()
         .execute(
