@@ -24,6 +24,7 @@ def _control(request: Request, match: re.Match[str]) -> Response:
     settings, now = get_settings(), bootstrap.clock().now()
     with unit_of_work() as uow:
         principal, headers = guard(request, session=uow.session, settings=settings, now=now)
+        principal.require_write()
         command = parse_control_body(request.content_type, read_bounded(request, MAX_CONTROL_BODY))
         actor = Actor(
             tenant_id=principal.tenant_id,

@@ -146,3 +146,41 @@ def test_a_client_cannot_write_its_way_into_an_address_allow_list(
     assert allowed.status_code == 404  # the proxy saw 10.1.1.1: the key is good, the queue unknown
     long = status.get(url, headers={**headers(key), "X-Forwarded-For": "2001:db8::1, " * 3000})
     assert long.status_code == 403  # a long header is an address outside the list, not a 500
+
+
+def test_a_read_only_key_follows_queues_but_neither_sends_nor_controls(
+    database_url: str, broker: Any, status: Any
+) -> None:
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+    from support.ops_factories import CONTROL, client, create_queue, queue_row
+    from support.send_factories import batch
+
+    acme = make_tenant("acme")
+    queue_id = create_queue(client("send"), acme.key, 1)
+    with unit_of_work() as uow:
+        owner = admin.resolve_tenant("acme", session=uow.session)
+        _, viewer = admin.create_api_key(owner, session=uow.session, name="painel", read_only=True)
+        uow.commit()
+    assert status.get(STATUS.format(queue_id), headers=headers(viewer)).status_code == 200
+    sent = client("send").post("/api/v1/billing/send/overdue", json=batch(1), headers=headers(viewer))
+    assert sent.status_code == 403 and "read-only" in sent.get_json()["detail"]
+    paused = client("control").post(CONTROL.format(queue_id), json={"action": "pause"}, headers=headers(viewer))
+    assert paused.status_code == 403 and queue_row(queue_id)["status"] == "pending"
+
+
+def test_a_key_expires_at_the_end_of_its_last_day_in_the_tenants_zone(database_url: str) -> None:
+    from datetime import UTC, date, datetime
+
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+
+    make_tenant("acme")  # America/Sao_Paulo, UTC-3
+    with unit_of_work() as uow:
+        owner = admin.resolve_tenant("acme", session=uow.session)
+        new_year = datetime(2099, 1, 1, tzinfo=UTC)
+        key, _ = admin.create_api_key(
+            owner, session=uow.session, name="ate-natal", expires=date(2099, 12, 25), now=new_year
+        )
+        uow.commit()
+    assert key.expires_at == datetime(2099, 12, 26, 3, 0, tzinfo=UTC)  # midnight after the 25th in São Paulo

@@ -99,6 +99,7 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
             ips=csv_list(args.ips),
             expires=args.expires,
             rate_limit=args.rate_limit,
+            read_only=args.read_only,
         )
         return {**admin.public_dict(key), "key": plaintext}
 
@@ -241,9 +242,10 @@ def register(sub: Any) -> None:
     kc = apikey.add_parser("create", help="create an API key (printed once)")
     kc.add_argument("--tenant", required=True)
     kc.add_argument("--name", required=True)
-    kc.add_argument("--types", help="comma-separated template types this key may send")
+    kc.add_argument("--types", help="comma-separated template types this key may send, read and control")
     kc.add_argument("--ips", help="comma-separated CIDRs this key may be used from")
-    kc.add_argument("--expires", type=iso_date)
+    kc.add_argument("--expires", type=iso_date, help="last day of use (YYYY-MM-DD, to its end in the tenant's zone)")
+    kc.add_argument("--read-only", action="store_true", help="may read queue status, not send or control")
     kc.add_argument("--rate-limit", type=positive, help="requests per minute")
     kc.set_defaults(handler=cmd_apikey_create)
     kr = apikey.add_parser("revoke")

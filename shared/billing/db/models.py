@@ -126,6 +126,7 @@ class ApiKey(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=_tz())
     allowed_ips: list[str] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
     allowed_types: list[str] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    read_only: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
     last_used_at: datetime | None = Field(default=None, sa_column=_tz())
     revoked_at: datetime | None = Field(default=None, sa_column=_tz())

@@ -38,10 +38,16 @@ class Principal:
     rate_limit_per_minute: int
     allowed_types: tuple[str, ...] | None
     client_ip: str
+    read_only: bool = False
 
     def require_type(self, template_type: str) -> None:
         if self.allowed_types is not None and template_type not in self.allowed_types:
             raise PermissionDeniedError(f"this API key may not send {template_type!r} reminders")
+
+    def require_write(self) -> None:
+        """A read-only key follows queues; it may neither send nor control them."""
+        if self.read_only:
+            raise PermissionDeniedError("this API key is read-only: it may read queues, not send or change them")
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -144,4 +150,5 @@ def check_key(
         rate_limit_per_minute=int(row["rate_limit"]),
         allowed_types=tuple(row["allowed_types"]) if row["allowed_types"] else None,
         client_ip=ip,
+        read_only=bool(row["read_only"]),
     )

@@ -52,6 +52,7 @@ def handle_send(request: Request, match: re.Match[str], *, clock: Clock = SYSTEM
     now = clock.now()
     with unit_of_work() as uow:
         principal, headers = guard(request, session=uow.session, settings=settings, now=now)
+        principal.require_write()
         principal.require_type(template_type.value)
         require_json(request.content_type)
         body = parse_json_object(read_bounded(request, settings.max_body_bytes))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -107,12 +108,20 @@ def create_api_key(
     ips: Sequence[str] | None = None,
     expires: date | None = None,
     rate_limit: int | None = None,
+    read_only: bool = False,
     now: datetime | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext, which is shown once and never stored."""
+    """Create a key; returns the row and the plaintext, which is shown once and never stored.
+
+    ``expires`` is the last day the key works: it stops at the end of that day in the tenant's time
+    zone (midnight UTC would cut a São Paulo key off at 21:00 the evening before)."""
     now = now or datetime.now(UTC)
-    if expires is not None and datetime.combine(expires, time(0), tzinfo=UTC) <= now:
-        raise ValidationFailedError("expiry date must be in the future")
+    expires_at = None
+    if expires is not None:
+        zone = ZoneInfo(get_config(tenant.id, session=session).timezone)
+        expires_at = datetime.combine(expires + timedelta(days=1), time(0), tzinfo=zone)
+        if expires_at <= now:
+            raise ValidationFailedError("expiry date must not be in the past")
     if rate_limit is not None and rate_limit < 1:
         raise ValidationFailedError("rate limit must be a positive number of requests per minute")
     if session.exec(select(ApiKey.id).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first():
@@ -125,8 +134,9 @@ def create_api_key(
         key_hash=key_hash,
         allowed_types=_parse_types(types),
         allowed_ips=_parse_cidrs(ips),
-        expires_at=datetime.combine(expires, time(0), tzinfo=UTC) if expires else None,
+        expires_at=expires_at,
         rate_limit_per_minute=rate_limit,
+        read_only=read_only,
     )
     session.add(key)
     session.flush()
