@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -368,3 +369,57 @@ def test_the_probe_server_reports_readiness_and_counts_deliveries(prefix: str, p
         assert f'billing_connector_deliveries_total{{outcome="acked",queue="{names.notification}"}} 1.0' in metrics
     finally:
         server.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to restart the broker")
+def test_after_a_broker_restart_the_connector_consumes_again_and_says_so(
+    prefix: str, publisher: PikaPublisher
+) -> None:
+    """Measured before the fix: after stop_app/start_app the queue kept its token with 0 consumers
+    while readiness still said ok. Now readiness drops while the broker is away, the connector
+    reconnects and subscribes again by itself, and tokens published after the restart are delivered."""
+    names = queue_names(prefix)
+    received: list[Token] = []
+
+    async def sender(token: Token) -> bool:
+        received.append(token)
+        return True
+
+    connector = make_connector(prefix, sender=sender)
+
+    def rabbitmqctl(*args: str) -> None:
+        subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=120)
+
+    async def main() -> None:
+        running = asyncio.create_task(connector.run())
+        try:
+            await eventually(connector.is_consuming)
+            publisher.publish(names.overdue, Token(kind="queue", queue_id="before"))
+            await eventually(lambda: len(received) == 1)
+            await asyncio.to_thread(rabbitmqctl, "stop_app")
+            try:
+                await eventually(lambda: not connector.is_consuming())
+                assert connector.is_live()  # a short outage is no reason to restart the process
+            finally:
+                await asyncio.to_thread(rabbitmqctl, "start_app")
+            await asyncio.to_thread(rabbitmqctl, "await_startup")
+            await eventually(connector.is_consuming, timeout=60)
+            publisher.publish(names.overdue, Token(kind="queue", queue_id="after"))
+            await eventually(lambda: len(received) == 2, timeout=30)
+        finally:
+            connector.request_stop()
+            await asyncio.wait_for(running, 60)
+
+    asyncio.run(main())
+    assert [t.queue_id for t in received] == ["before", "after"] and connector.reconnects >= 1
+
+
+def test_liveness_fails_only_after_a_long_time_without_consuming(monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing.adapters import connector as module
+
+    connector = make_connector("tnever", sender=lambda token: True)
+    assert connector.is_live()  # just started: not consuming yet, but not for long
+    real = time.monotonic
+    monkeypatch.setattr(module.time, "monotonic", lambda: real() + module.LIVENESS_GRACE_S + 1)
+    assert not connector.is_live()

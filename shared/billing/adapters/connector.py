@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import logging
 import signal
+import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from pydantic import ValidationError
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     import httpx
-    from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobustConnection
+    from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
 
     from billing.config import Settings
 
@@ -39,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 HTTP_MARGIN_S = 30.0
 MAX_BACKOFF_S = 30.0
+RECONNECT_MAX_BACKOFF_S = 30.0
+# Not consuming for this long (broker unreachable, or reconnecting in a loop): liveness fails, so the
+# platform restarts the process rather than leave tokens waiting with no consumer.
+LIVENESS_GRACE_S = 300.0
 
 
 class Connector:
@@ -82,14 +87,17 @@ class Connector:
             max(settings.function_budget_s, settings.sweeper_budget_s) + HTTP_MARGIN_S
         )
         self._shutdown_grace_s = shutdown_grace_s
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._http: httpx.AsyncClient | None = None
         self._consumers: list[tuple[Any, str]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_requested: asyncio.Event | None = None
+        self._lost: asyncio.Event | None = None
         self._stopping = False
+        self._not_consuming_since: float | None = time.monotonic()
+        self.reconnects = 0
 
     @property
     def queues(self) -> tuple[str, ...]:
@@ -100,9 +108,28 @@ class Connector:
         return len(self._in_flight)
 
     def is_consuming(self) -> bool:
-        """Ready: consumers registered, not stopping, and the broker connection up."""
-        connection = self._connection
-        return bool(self._consumers) and not self._stopping and connection is not None and not connection.is_closed
+        """Ready: consumers registered, not stopping, and the broker connection up (not lost)."""
+        connection, lost = self._connection, self._lost
+        return (
+            bool(self._consumers)
+            and not self._stopping
+            and connection is not None
+            and not connection.is_closed
+            and not (lost is not None and lost.is_set())
+        )
+
+    def is_live(self) -> bool:
+        """Live unless it has not been consuming for ``LIVENESS_GRACE_S`` (then a restart may help)."""
+        if self.is_consuming():
+            self._not_consuming_since = None
+            return True
+        if self._not_consuming_since is None:
+            self._not_consuming_since = time.monotonic()
+        return time.monotonic() - self._not_consuming_since < LIVENESS_GRACE_S
+
+    def _on_lost(self, *_: Any) -> None:
+        if self._lost is not None and not self._stopping:
+            self._lost.set()
 
     async def start(self) -> None:
         """Connect, declare the topology and start consuming. Raises ``BrokerUnavailableError``."""
@@ -110,20 +137,28 @@ class Connector:
         import httpx
 
         self._loop = asyncio.get_running_loop()
-        self._stop_requested = asyncio.Event()
+        if self._stop_requested is None:
+            self._stop_requested = asyncio.Event()
+        self._lost = asyncio.Event()
         try:
-            self._connection = await aio_pika.connect_robust(self._url, timeout=10)
+            # A plain connection, supervised by run(): aio-pika's robust connection reported itself open
+            # after a broker restart while its consumers were gone for good.
+            self._connection = await aio_pika.connect(self._url, timeout=10)
+            self._connection.close_callbacks.add(self._on_lost)
             self._channel = await self._connection.channel(publisher_confirms=True)
+            self._channel.close_callbacks.add(self._on_lost)
             await self._channel.set_qos(prefetch_count=self._prefetch)
             await declare_topology_async(self._channel, self.names.prefix)
             for queue_name, target in self._routes.items():
                 queue = await self._channel.get_queue(queue_name, ensure=False)
                 tag = await queue.consume(self._consumer(queue_name, target))
                 self._consumers.append((queue, tag))
-        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
-            await self._close()
+        except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
+            await self._drop_connection()
             raise BrokerUnavailableError(f"cannot start the connector: {type(exc).__name__}") from exc
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._http_timeout_s, connect=5.0))
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._http_timeout_s, connect=5.0))
+        self._not_consuming_since = None
         logger.info(
             "connector consuming",
             extra={"action": "connector.start", "queues": list(self._routes), "prefetch": self._prefetch},
@@ -136,13 +171,48 @@ class Connector:
             loop.call_soon_threadsafe(event.set)
 
     async def run(self) -> None:
-        """Start, consume until ``request_stop()``, then stop gracefully."""
-        await self.start()
-        assert self._stop_requested is not None
+        """Consume until ``request_stop()``, then stop gracefully. A lost broker connection (a restart, a
+        network cut, a closed channel) is reconnected with backoff: declare, subscribe again."""
+        self._loop = asyncio.get_running_loop()
+        stop = self._stop_requested = self._stop_requested or asyncio.Event()
+        backoff = 1.0
         try:
-            await self._stop_requested.wait()
+            while not stop.is_set():
+                try:
+                    await self.start()
+                except BrokerUnavailableError as exc:
+                    logger.warning(
+                        "broker unreachable; retrying in %.0f s",
+                        backoff,
+                        extra={"action": "connector.unreachable", "error": str(exc), "retry_in_s": backoff},
+                    )
+                    await self._wait(stop, backoff)
+                    backoff = min(backoff * 2, RECONNECT_MAX_BACKOFF_S)
+                    continue
+                backoff = 1.0
+                assert self._lost is not None
+                await self._wait_any(stop, self._lost)
+                if stop.is_set():
+                    break
+                self.reconnects += 1
+                logger.warning("broker connection lost; reconnecting", extra={"action": "connector.reconnect"})
+                await self._drop_connection()
         finally:
             await self.stop()
+
+    @staticmethod
+    async def _wait(event: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=seconds)
+
+    @staticmethod
+    async def _wait_any(*events: asyncio.Event) -> None:
+        waiters = [asyncio.create_task(e.wait()) for e in events]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def stop(self) -> None:
         """Stop consuming, let in-flight deliveries finish (up to the grace period), close."""
@@ -170,10 +240,17 @@ class Connector:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
-            self._channel = None
+        await self._drop_connection()
+
+    async def _drop_connection(self) -> None:
+        """Forget the consumers and close the connection (unacked messages go back to their queues)."""
+        self._consumers.clear()
+        if self._not_consuming_since is None:
+            self._not_consuming_since = time.monotonic()
+        connection, self._connection, self._channel = self._connection, None, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # it may already be closed by the broker
+                await connection.close()
 
     def _consumer(self, queue: str, target: Target) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def on_message(message: AbstractIncomingMessage) -> None:
@@ -289,7 +366,7 @@ def run_connector(
     if metrics_port is not None:
         from billing.adapters.probe_server import start_probe_server
 
-        start_probe_server(metrics_port, healthy=connector.is_consuming)
+        start_probe_server(metrics_port, healthy=connector.is_consuming, live=connector.is_live)
 
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -1,7 +1,8 @@
 """A tiny HTTP server for processes that serve no functions (``billing connector``): probes and metrics.
 
-``GET /healthz`` is 200 while ``healthy()`` says so (readiness), ``GET /livez`` is 200 while the process
-answers (liveness), ``GET /metrics`` is the Prometheus exposition of the connector's counters.
+``GET /healthz`` is 200 while ``healthy()`` says so (readiness), ``GET /livez`` is 200 while ``live()``
+says so (liveness; by default while the process answers), ``GET /metrics`` is the Prometheus exposition
+of the connector's counters.
 """
 
 from __future__ import annotations
@@ -14,7 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 logger = logging.getLogger(__name__)
 
 
-def start_probe_server(port: int, *, healthy: Callable[[], bool], host: str = "0.0.0.0") -> ThreadingHTTPServer:  # noqa: S104 - probes come from the kubelet
+def start_probe_server(
+    port: int,
+    *,
+    healthy: Callable[[], bool],
+    live: Callable[[], bool] | None = None,
+    host: str = "0.0.0.0",  # noqa: S104 - probes come from the kubelet
+) -> ThreadingHTTPServer:
     """Serve in a daemon thread; returns the server (``shutdown()`` stops it)."""
     from billing.metrics import CONTENT_TYPE, render_connector
 
@@ -26,7 +33,8 @@ def start_probe_server(port: int, *, healthy: Callable[[], bool], host: str = "0
                 ok = healthy()
                 self._answer(200 if ok else 503, b"ok\n" if ok else b"not consuming\n", "text/plain")
             elif self.path == "/livez":
-                self._answer(200, b"ok\n", "text/plain")
+                alive = live is None or live()
+                self._answer(200 if alive else 503, b"ok\n" if alive else b"not consuming for too long\n", "text/plain")
             else:
                 self._answer(404, b"not found\n", "text/plain")
 
