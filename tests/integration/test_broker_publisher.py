@@ -164,3 +164,19 @@ def test_the_publisher_replaces_a_connection_that_died_while_idle(prefix: str, c
     finally:
         publisher.close()
     assert channel.queue_declare(names.overdue, passive=True).method.message_count == 2
+
+
+def test_a_broker_that_never_confirms_is_given_up_on_within_the_publish_timeout(prefix: str) -> None:
+    from support.rabbit import FreezingProxy
+
+    proxy = FreezingProxy()
+    publisher = PikaPublisher(proxy.url, prefix=prefix, publish_timeout_s=1.5)
+    try:
+        publisher.publish(queue_names(prefix).overdue, Token(kind="queue", queue_id="warm"))
+        proxy.frozen.set()
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailableError, match="did not confirm"):
+            publisher.publish(queue_names(prefix).overdue, Token(kind="queue", queue_id="stalled"))
+        assert time.monotonic() - started < 3  # measured before: 70 s, then an exception no one caught
+    finally:
+        proxy.close()

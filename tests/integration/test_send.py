@@ -255,6 +255,34 @@ def test_the_broker_being_down_still_answers_202_and_leaves_the_queue_for_the_sw
     assert queue["published_at"] is None and queue["total"] == 2
 
 
+def test_a_broker_that_never_confirms_costs_the_erp_a_bounded_wait_and_loses_nothing(
+    env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from billing.adapters.broker import reset_publisher
+    from billing.config import reset_settings_cache
+    from support.rabbit import FreezingProxy
+
+    proxy = FreezingProxy()
+    monkeypatch.setenv("RABBITMQ_URL", proxy.url)
+    reset_settings_cache()
+    reset_publisher()
+    try:
+        first = send_client().post(SEND.format("overdue"), json=batch(1), headers=headers(env.key))
+        assert first.status_code == 202  # the broker confirms: published
+        proxy.frozen.set()
+        started = time.monotonic()
+        stalled = send_client().post(SEND.format("overdue"), json=batch(2, external_id="e-2"), headers=headers(env.key))
+        waited = time.monotonic() - started
+    finally:
+        reset_publisher()
+        proxy.close()
+    assert stalled.status_code == 202 and waited < 8
+    queue = rows("SELECT published_at, total FROM billing_queues WHERE id = :id", id=stalled.get_json()["queue_id"])[0]
+    assert queue["published_at"] is None and queue["total"] == 2  # the sweeper publishes it later
+
+
 def test_a_message_with_percent_signs_and_quotes_is_stored_verbatim(env: Any) -> None:
     contacts = [contact(0, name='O\'Neil 100% "quitado" %s %(x)s')]
     body = send_client().post(SEND.format("overdue"), json={"contacts": contacts}, headers=headers(env.key)).get_json()

@@ -93,17 +93,53 @@ class PikaPublisher:
         socket_timeout_s: float = 2.0,
         blocked_connection_timeout_s: float = 5.0,
         heartbeat_s: int = 30,
+        publish_timeout_s: float = 5.0,
     ) -> None:
         self._url = url
         self._prefix = prefix
         self._socket_timeout_s = socket_timeout_s
         self._blocked_timeout_s = blocked_connection_timeout_s
         self._heartbeat_s = heartbeat_s
+        self._publish_timeout_s = publish_timeout_s
         self._lock = threading.Lock()
         self._connection: Any = None
         self._channel: Any = None
 
     def publish(self, queue: str, token: Token, *, priority: int = 0) -> None:
+        """Publish and wait for the broker's confirm, at most ``publish_timeout_s`` in all.
+
+        pika waits for a confirm with no deadline of its own (a broker that takes the message and never
+        answers holds the caller until heartbeats give up, over a minute), so the publish runs in a
+        worker thread and the caller stops waiting at the deadline. The abandoned attempt keeps the
+        connection (and the lock) until pika gives up on it; publishes meanwhile fail fast the same way,
+        and their queues stay unpublished for the sweeper.
+        """
+        outcome: list[BaseException | None] = []
+        worker = threading.Thread(
+            target=self._publish_capturing, args=(queue, token, priority, outcome), name="broker-publish", daemon=True
+        )
+        worker.start()
+        worker.join(self._publish_timeout_s)
+        if not outcome:
+            logger.warning(
+                "broker did not confirm in time; leaving the token to the sweeper",
+                extra={"action": "broker.publish_timeout", "queue": queue, "token_id": token.id},
+            )
+            raise BrokerUnavailableError(f"the broker did not confirm within {self._publish_timeout_s:g} s")
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def _publish_capturing(
+        self, queue: str, token: Token, priority: int, outcome: list[BaseException | None]
+    ) -> None:
+        try:
+            self._publish_locked(queue, token, priority)
+        except BaseException as exc:  # handed to the waiting caller, which raises it
+            outcome.append(exc)
+        else:
+            outcome.append(None)
+
+    def _publish_locked(self, queue: str, token: Token, priority: int) -> None:
         priority = max(0, min(priority, MAX_PRIORITY))
         with self._lock:
             was_warm = self._is_open()
@@ -134,8 +170,13 @@ class PikaPublisher:
         )
 
     def close(self) -> None:
-        with self._lock:
-            self._drop_connection()
+        # A publish stuck on a broker that never confirms holds the lock until pika gives up; closing
+        # must not wait that long (the stuck attempt drops its connection itself when it ends).
+        if self._lock.acquire(timeout=self._publish_timeout_s):
+            try:
+                self._drop_connection()
+            finally:
+                self._lock.release()
 
     def _is_open(self) -> bool:
         return bool(
@@ -174,6 +215,7 @@ class PikaPublisher:
     def _publish_once(self, queue: str, token: Token, priority: int) -> None:
         import pika
         import pika.exceptions
+        from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
         try:
             channel = self._ensure_channel()
@@ -196,7 +238,7 @@ class PikaPublisher:
             )
         except (pika.exceptions.UnroutableError, pika.exceptions.NackError) as exc:
             raise BrokerUnavailableError(f"broker did not accept the token for {queue!r}") from exc
-        except (pika.exceptions.AMQPError, OSError) as exc:
+        except (pika.exceptions.AMQPError, AMQPConnectorException, OSError) as exc:
             raise BrokerUnavailableError(f"broker unavailable: {type(exc).__name__}") from exc
 
     def _drop_connection(self) -> None:
