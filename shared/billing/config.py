@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     pacing_disabled: bool = Field(default=False, alias="BILLING_PACING_DISABLED")
     # `billing dev` only: a real Evolution API instead of the simulator.
     dev_gateway_url: str | None = Field(default=None, alias="BILLING_DEV_GATEWAY_URL")
+    # Shared secrets of the internal doors. With a trigger token, the sender and sweeper answer only
+    # callers presenting it (the connector does); with a metrics token, /metrics needs it as a bearer.
+    trigger_token: SecretStr | None = Field(default=None, alias="BILLING_TRIGGER_TOKEN")
+    metrics_token: SecretStr | None = Field(default=None, alias="BILLING_METRICS_TOKEN")
     dev_gateway_api_key: SecretStr = Field(default=SecretStr(""), alias="BILLING_DEV_GATEWAY_API_KEY")
     dev_data_dir: str | None = Field(default=None, alias="BILLING_DEV_DATA_DIR")
 
@@ -95,6 +99,15 @@ class Settings(BaseSettings):
     def _long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < 16:
             raise ValueError("BILLING_SECRET_KEY must be at least 16 characters")
+        return value
+
+    @field_validator("trigger_token", "metrics_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < 24:
+            raise ValueError("must be at least 24 characters (e.g. `openssl rand -base64 32`)")
         return value
 
     @field_validator("trusted_proxies")

@@ -66,3 +66,14 @@ def verify_api_key(full_key: str, stored_hash: str) -> bool:
 
 def hash_webhook_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header, or "" for anything else."""
+    scheme, _, value = (authorization or "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def tokens_match(presented: str, expected: str) -> bool:
+    """Compare a presented shared secret in constant time (an empty one never matches)."""
+    return bool(presented) and hmac.compare_digest(presented.encode(), expected.encode())

@@ -423,3 +423,25 @@ def test_liveness_fails_only_after_a_long_time_without_consuming(monkeypatch: py
     real = time.monotonic
     monkeypatch.setattr(module.time, "monotonic", lambda: real() + module.LIVENESS_GRACE_S + 1)
     assert not connector.is_live()
+
+
+def test_with_a_tick_interval_the_connector_sends_the_sweeper_its_ticks(prefix: str) -> None:
+    ticks: list[Token] = []
+    connector = Connector(
+        sender_target=None,
+        sweeper_target=lambda token: ticks.append(token) or True,
+        url=RABBITMQ_URL,
+        prefix=prefix,
+        tick_interval_s=0.2,
+    )
+
+    async def main() -> None:
+        running = asyncio.create_task(connector.run())
+        try:
+            await eventually(lambda: len(ticks) >= 2)
+        finally:
+            connector.request_stop()
+            await asyncio.wait_for(running, 30)
+
+    asyncio.run(main())
+    assert all(t.kind == "tick" and t.reason == "connector.tick" for t in ticks) and connector.ticks >= 2

@@ -61,6 +61,7 @@ class Connector:
         retry_backoff_s: float = 1.0,
         http_timeout_s: float | None = None,
         shutdown_grace_s: float = 25.0,
+        tick_interval_s: float | None = None,
         settings: Settings | None = None,
     ) -> None:
         if sender_target is None and sweeper_target is None:
@@ -82,11 +83,14 @@ class Connector:
         self._prefetch = prefetch or settings.broker_prefetch
         self._max_redeliveries = settings.broker_max_redeliveries if max_redeliveries is None else max_redeliveries
         self._retry_backoff_s = retry_backoff_s
+        self._trigger_token = settings.trigger_token.get_secret_value() if settings.trigger_token else None
         # Above the functions' own budgets, so the function, not the connector, decides when to stop.
         self._http_timeout_s = http_timeout_s or (
             max(settings.function_budget_s, settings.sweeper_budget_s) + HTTP_MARGIN_S
         )
         self._shutdown_grace_s = shutdown_grace_s
+        self._tick_interval_s = tick_interval_s
+        self.ticks = 0
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
         self._http: httpx.AsyncClient | None = None
@@ -176,6 +180,7 @@ class Connector:
         self._loop = asyncio.get_running_loop()
         stop = self._stop_requested = self._stop_requested or asyncio.Event()
         backoff = 1.0
+        ticker = asyncio.create_task(self._tick(stop)) if self._tick_interval_s else None
         try:
             while not stop.is_set():
                 try:
@@ -198,7 +203,24 @@ class Connector:
                 logger.warning("broker connection lost; reconnecting", extra={"action": "connector.reconnect"})
                 await self._drop_connection()
         finally:
+            if ticker is not None:
+                ticker.cancel()
             await self.stop()
+
+    async def _tick(self, stop: asyncio.Event) -> None:
+        """The sweeper's cron tick, sent by the connector itself (``--tick-interval``): where a scheduler
+        cannot present the trigger token (OpenFaaS's cron-connector posts a bare body), the connector
+        can. A tick that fails is simply the next tick's job."""
+        target = self._routes.get(self.names.check_stale)
+        assert self._tick_interval_s is not None
+        while target is not None and not stop.is_set():
+            await self._wait(stop, self._tick_interval_s)
+            if stop.is_set():
+                return
+            token = Token(kind="tick", reason="connector.tick")
+            outcome = await self._deliver(target, token, {"token_id": token.id, "kind": "tick"})
+            self.ticks += 1
+            logger.info("tick sent: %s", outcome, extra={"action": "connector.tick", "outcome": outcome})
 
     @staticmethod
     async def _wait(event: asyncio.Event, seconds: float) -> None:
@@ -292,7 +314,7 @@ class Connector:
         try:
             if isinstance(target, str):
                 assert self._http is not None
-                return await post_token(self._http, target, token)
+                return await post_token(self._http, target, token, trigger_token=self._trigger_token)
             if inspect.iscoroutinefunction(target):
                 result = await target(token)
             else:
@@ -356,13 +378,16 @@ def run_connector(
     sweeper_target: Target | None,
     url: str | None = None,
     metrics_port: int | None = None,
+    tick_interval_s: float | None = None,
 ) -> None:
     """Run the connector until SIGTERM or SIGINT (blocking). Entry point of ``billing connector``.
 
     With ``metrics_port``, ``GET /metrics`` and ``GET /healthz`` are served on that port (probes and
     Prometheus; the connector has no other HTTP surface).
     """
-    connector = Connector(sender_target=sender_target, sweeper_target=sweeper_target, url=url)
+    connector = Connector(
+        sender_target=sender_target, sweeper_target=sweeper_target, url=url, tick_interval_s=tick_interval_s
+    )
     if metrics_port is not None:
         from billing.adapters.probe_server import start_probe_server
 

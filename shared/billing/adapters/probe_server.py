@@ -15,6 +15,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 logger = logging.getLogger(__name__)
 
 
+def _authorized(authorization: str | None) -> bool:
+    """Metrics are open unless BILLING_METRICS_TOKEN is set; then they need it as a bearer token."""
+    from billing.config import get_settings
+    from billing.crypto import bearer_token, tokens_match
+
+    expected = get_settings().metrics_token
+    return expected is None or tokens_match(bearer_token(authorization), expected.get_secret_value())
+
+
 def start_probe_server(
     port: int,
     *,
@@ -28,6 +37,9 @@ def start_probe_server(
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
+                if not _authorized(self.headers.get("Authorization")):
+                    self._answer(401, b"metrics need the metrics token\n", "text/plain")
+                    return
                 self._answer(200, render_connector(), CONTENT_TYPE)
             elif self.path == "/healthz":
                 ok = healthy()

@@ -33,7 +33,12 @@ def cloudevent_headers(token: Token, *, source: str = "billing/connector") -> di
     }
 
 
-async def post_token(client: httpx.AsyncClient, url: str, token: Token) -> DeliveryOutcome:
+TRIGGER_TOKEN_HEADER = "X-Billing-Trigger-Token"  # noqa: S105 - a header name, not a secret
+
+
+async def post_token(
+    client: httpx.AsyncClient, url: str, token: Token, *, trigger_token: str | None = None
+) -> DeliveryOutcome:
     """Trigger a function over HTTP with ``token`` as a binary-mode CloudEvent.
 
     2xx is ``handled``; 5xx, 408/425/429 and network errors are ``retry``; any other 4xx is ``poison``
@@ -43,7 +48,10 @@ async def post_token(client: httpx.AsyncClient, url: str, token: Token) -> Deliv
 
     extra = {"url": url, "token_id": token.id, "kind": token.kind}
     try:
-        response = await client.post(url, content=token.to_bytes(), headers=cloudevent_headers(token))
+        headers = cloudevent_headers(token)
+        if trigger_token:
+            headers[TRIGGER_TOKEN_HEADER] = trigger_token
+        response = await client.post(url, content=token.to_bytes(), headers=headers)
     except httpx.HTTPError as exc:
         logger.warning("function unreachable", extra={"action": "trigger.http_error", "error": repr(exc), **extra})
         return "retry"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from billing.cli.common import UsageError, emit
+from billing.cli.common import UsageError, emit, positive
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -19,7 +19,14 @@ def cmd_connector(args: argparse.Namespace) -> int:
 
     if not args.sender_url and not args.sweeper_url:
         raise UsageError("give --sender-url and/or --sweeper-url (the functions to deliver tokens to)")
-    run_connector(sender_target=args.sender_url, sweeper_target=args.sweeper_url, metrics_port=args.metrics_port)
+    if args.tick_interval is not None and not args.sweeper_url:
+        raise UsageError("--tick-interval sends the sweeper's tick: give --sweeper-url too")
+    run_connector(
+        sender_target=args.sender_url,
+        sweeper_target=args.sweeper_url,
+        metrics_port=args.metrics_port,
+        tick_interval_s=args.tick_interval,
+    )
     return 0
 
 
@@ -70,6 +77,9 @@ def register(sub: Any) -> None:
     conn.add_argument("--sender-url", help="URL of the sender function")
     conn.add_argument("--sweeper-url", help="URL of the sweeper function")
     conn.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /livez on this port")
+    conn.add_argument(
+        "--tick-interval", type=positive, help="send the sweeper a cron tick every N seconds (OpenFaaS: 60)"
+    )
     conn.set_defaults(handler=cmd_connector)
 
     broker = sub.add_parser("broker", help="RabbitMQ topology").add_subparsers(dest="sub", required=True)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+TRIGGER_TOKEN_HEADER = "X-Billing-Trigger-Token"  # noqa: S105 - a header name, not a secret
 HEALTH_PATHS = frozenset({"/healthz", "/_/health", "/_/ready", "/readyz"})
 DB_RETRY_AFTER_S = 5
 
@@ -130,8 +131,15 @@ def _health() -> Response:
     return json_response({"status": "ok"})
 
 
-def _metrics() -> Response:
+def _metrics(request: Request) -> Response:
     from billing import metrics
+    from billing.config import get_settings
+    from billing.crypto import bearer_token, tokens_match
+
+    token = get_settings().metrics_token
+    presented = bearer_token(request.headers.get("Authorization"))
+    if token is not None and not tokens_match(presented, token.get_secret_value()):
+        return problem(401, "Unauthorized", "metrics need the metrics token", headers={"WWW-Authenticate": "Bearer"})
 
     try:
         body = metrics.render()
@@ -147,7 +155,7 @@ def _probe(request: Request) -> Response | None:
     if request.path in HEALTH_PATHS:
         return _health()
     if request.path == "/metrics":
-        return _metrics()
+        return _metrics(request)
     return None
 
 
@@ -186,6 +194,7 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
     2xx when the token is handled (or needs nothing), 503 when it must be redelivered, 400 when it is
     malformed (redelivering a malformed token cannot help).
     """
+    from billing.config import get_settings
     from billing.http.body import read_bounded
     from billing.http.triggers import MAX_TRIGGER_BYTES, parse_token
 
@@ -195,6 +204,18 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
         if probe is not None:
             return probe
         return problem(405, "Method Not Allowed", "POST a token", headers={"Allow": "POST"})
+    expected = get_settings().trigger_token
+    if expected is not None:
+        from billing.crypto import bearer_token, tokens_match
+
+        presented = request.headers.get(TRIGGER_TOKEN_HEADER) or bearer_token(request.headers.get("Authorization"))
+        if not tokens_match(presented, expected.get_secret_value()):
+            # Before a byte of the body is read: strangers get nothing, not even a parse error.
+            logger.warning("trigger refused: no valid trigger token", extra={"action": "trigger.unauthorized"})
+            return problem(
+                401, "Unauthorized", f"send the trigger token in {TRIGGER_TOKEN_HEADER}",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
     try:
         raw = read_bounded(request, MAX_TRIGGER_BYTES)
     except errors.PayloadTooLargeError:

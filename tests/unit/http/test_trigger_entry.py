@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 
 import pytest
 from billing.adapters.broker import Token
@@ -48,3 +49,58 @@ def test_deeply_nested_json_is_a_bad_request_not_a_crash(content_type: str) -> N
     ).get_environ()
     response = trigger(Request(environ), never)
     assert response.status_code == 400
+
+
+TOKEN_VALUE = "t" * 32
+
+
+@pytest.fixture
+def trigger_token(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    from billing.config import reset_settings_cache
+
+    monkeypatch.setenv("BILLING_TRIGGER_TOKEN", TOKEN_VALUE)
+    reset_settings_cache()
+    yield TOKEN_VALUE
+    monkeypatch.delenv("BILLING_TRIGGER_TOKEN")
+    reset_settings_cache()
+
+
+class Unread(io.BytesIO):
+    def read(self, size: int | None = -1) -> bytes:
+        raise AssertionError("the body was read before the token was checked")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"X-Billing-Trigger-Token": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN_VALUE}],
+)
+def test_with_a_trigger_token_strangers_are_refused_before_the_body_is_read(
+    trigger_token: str, headers: dict[str, str]
+) -> None:
+    environ = EnvironBuilder(method="POST", path="/", input_stream=Unread(b"{}"), headers=headers).get_environ()
+    environ["CONTENT_LENGTH"] = "2"
+    response = trigger(Request(environ), never)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("header", ["X-Billing-Trigger-Token", "Authorization"])
+def test_the_trigger_token_lets_the_connector_in(trigger_token: str, header: str) -> None:
+    seen: list[Token] = []
+    value = trigger_token if header != "Authorization" else f"Bearer {trigger_token}"
+    environ = EnvironBuilder(method="POST", path="/", data=b"{}", headers={header: value}).get_environ()
+    response = trigger(Request(environ), lambda t: seen.append(t) or True)
+    assert response.status_code == 200 and [t.kind for t in seen] == ["tick"]
+
+
+def test_probes_stay_open_and_metrics_need_the_metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing.config import reset_settings_cache
+
+    monkeypatch.setenv("BILLING_METRICS_TOKEN", "m" * 32)
+    reset_settings_cache()
+    try:
+        health = trigger(Request(EnvironBuilder(method="GET", path="/healthz").get_environ()), never)
+        metrics = trigger(Request(EnvironBuilder(method="GET", path="/metrics").get_environ()), never)
+    finally:
+        monkeypatch.delenv("BILLING_METRICS_TOKEN")
+        reset_settings_cache()
+    assert health.status_code == 200 and metrics.status_code == 401

@@ -160,3 +160,20 @@ def test_posting_a_token_to_an_unreachable_function_asks_for_a_retry() -> None:
             return await post_token(client, "http://sender.local/", TOKEN)
 
     assert asyncio.run(post()) == "retry"
+
+
+def test_the_connector_presents_the_trigger_token_when_it_has_one() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    async def go() -> str:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            await post_token(client, "http://sender.local/", TOKEN)
+            return await post_token(client, "http://sender.local/", TOKEN, trigger_token="s" * 32)
+
+    assert asyncio.run(go()) == "handled"
+    assert "x-billing-trigger-token" not in seen[0].headers
+    assert seen[1].headers["x-billing-trigger-token"] == "s" * 32
