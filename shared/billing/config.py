@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     retry_base_s: float = Field(default=30.0, gt=0, alias="BILLING_RETRY_BASE_S")
     retry_max_s: float = Field(default=1800.0, gt=0, alias="BILLING_RETRY_MAX_S")
     max_inline_wait_s: float = Field(default=20.0, ge=0, alias="BILLING_MAX_INLINE_WAIT_S")
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, alias="BILLING_MAX_BODY_BYTES")
+    # 10,000 realistic contacts (name, amount, invoice, link, two variables) are about 2.9 MB of JSON.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, alias="BILLING_MAX_BODY_BYTES")
     # The proxies in front of the functions (ingress, load balancer) as CIDRs, comma-separated: the
     # client is the first X-Forwarded-For address, from the right, that is not one of them.
     trusted_proxies: str = Field(default="", alias="BILLING_TRUSTED_PROXIES")

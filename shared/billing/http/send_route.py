@@ -55,7 +55,8 @@ def handle_send(request: Request, match: re.Match[str], *, clock: Clock = SYSTEM
         principal.require_write()
         principal.require_type(template_type.value)
         require_json(request.content_type)
-        body = parse_json_object(read_bounded(request, settings.max_body_bytes))
+        limit = settings.max_body_bytes
+        body = parse_json_object(read_bounded(request, limit), limit=limit)
         command = SendCommand(
             tenant_id=principal.tenant_id,
             api_key_id=principal.api_key_id,
