@@ -166,7 +166,7 @@ def test_json_in_utf8_under_any_json_media_type_is_accepted(env: Any, content_ty
     assert answer.status_code == 202
 
 
-@pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b'"text"', b"\xff\xfe{}", b'{"contacts": [NaN]}', b"[" * 100_000])
+@pytest.mark.parametrize("raw", [b"{", b"[1, 2]", b'"text"', b"\xff\xfe{}", b'{"contacts": [NaN]}', b"[" * 50_000])
 def test_malformed_json_or_a_non_object_is_400(env: Any, raw: bytes) -> None:
     assert_problem(post(env.key, data=raw, content_type="application/json"), 400)
 
