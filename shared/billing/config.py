@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     dev_gateway_url: str | None = Field(default=None, alias="BILLING_DEV_GATEWAY_URL")
     # Shared secrets of the internal doors. With a trigger token, the sender and sweeper answer only
     # callers presenting it (the connector does); with a metrics token, /metrics needs it as a bearer.
+    # In production a gateway must be reached over https unless this says it lives inside the cluster.
+    allow_http_gateway: bool = Field(default=False, alias="BILLING_ALLOW_HTTP_GATEWAY")
     trigger_token: SecretStr | None = Field(default=None, alias="BILLING_TRIGGER_TOKEN")
     metrics_token: SecretStr | None = Field(default=None, alias="BILLING_METRICS_TOKEN")
     dev_gateway_api_key: SecretStr = Field(default=SecretStr(""), alias="BILLING_DEV_GATEWAY_API_KEY")
@@ -98,8 +100,9 @@ class Settings(BaseSettings):
     @field_validator("billing_secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr) -> SecretStr:
-        if len(value.get_secret_value()) < 16:
-            raise ValueError("BILLING_SECRET_KEY must be at least 16 characters")
+        keys = [k.strip() for k in value.get_secret_value().split(",")]
+        if not keys or any(len(k) < 16 for k in keys):
+            raise ValueError("BILLING_SECRET_KEY must be at least 16 characters (each key, when several are listed)")
         return value
 
     @field_validator("trigger_token", "metrics_token")
@@ -140,9 +143,26 @@ class Settings(BaseSettings):
             raise ValueError("BILLING_SECRET_KEY must be set when BILLING_ENV=production")
         return self
 
+    @model_validator(mode="after")
+    def _no_placeholder_in_production(self) -> Settings:
+        # The example manifests say CHANGE-ME; applied as they are, production must not start.
+        if self.environment != "production":
+            return self
+        values = {
+            "BILLING_SECRET_KEY": self.billing_secret_key.get_secret_value(),
+            "BILLING_TRIGGER_TOKEN": self.trigger_token.get_secret_value() if self.trigger_token else "",
+            "BILLING_METRICS_TOKEN": self.metrics_token.get_secret_value() if self.metrics_token else "",
+            "DATABASE_URL": self.database_url,
+            "RABBITMQ_URL": self.rabbitmq_url or "",
+        }
+        placeholders = [name for name, value in values.items() if "change-me" in value.lower().replace("_", "-")]
+        if placeholders:
+            raise ValueError(f"{', '.join(placeholders)} still hold the example's CHANGE-ME placeholder")
+        return self
+
     @property
     def uses_dev_secret(self) -> bool:
-        return self.billing_secret_key.get_secret_value() == DEV_SECRET_KEY
+        return DEV_SECRET_KEY in [k.strip() for k in self.billing_secret_key.get_secret_value().split(",")]
 
 
 @functools.lru_cache(maxsize=8)

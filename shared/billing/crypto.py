@@ -13,16 +13,25 @@ from billing.errors import ConfigurationError
 API_KEY_PREFIX_LEN = 8
 
 
+def secret_keys(secret_key: str) -> list[str]:
+    """BILLING_SECRET_KEY as its keys, newest first: ``"new,old"`` during a rotation."""
+    return [key.strip() for key in secret_key.split(",") if key.strip()]
+
+
 @functools.lru_cache(maxsize=4)
 def _fernet(secret_key: str):  # type: ignore[no-untyped-def]
-    from cryptography.fernet import Fernet
+    from cryptography.fernet import Fernet, MultiFernet
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"billing/gateway-api-key").derive(
-        secret_key.encode()
-    )
-    return Fernet(base64.urlsafe_b64encode(derived))
+    def derive(key: str) -> Fernet:
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"billing/gateway-api-key").derive(
+            key.encode()
+        )
+        return Fernet(base64.urlsafe_b64encode(derived))
+
+    # The first key encrypts; any of them decrypts (a rotation lists the new key first, the old after).
+    return MultiFernet([derive(key) for key in secret_keys(secret_key)])
 
 
 def encrypt_secret(plaintext: str, *, secret_key: str) -> str:
@@ -38,6 +47,17 @@ def decrypt_secret(ciphertext: str, *, secret_key: str) -> str:
     except InvalidToken as exc:
         raise ConfigurationError("cannot decrypt a stored secret: was BILLING_SECRET_KEY changed?") from exc
     return plain.decode()
+
+
+def reencrypt_secret(ciphertext: str, *, secret_key: str) -> str:
+    """The same secret encrypted with the newest key (``billing secrets rotate``)."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        token: bytes = _fernet(secret_key).rotate(ciphertext.encode())
+    except InvalidToken as exc:
+        raise ConfigurationError("a stored secret matches none of the keys in BILLING_SECRET_KEY") from exc
+    return token.decode()
 
 
 def generate_api_key() -> tuple[str, str, str]:

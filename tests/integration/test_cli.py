@@ -206,3 +206,79 @@ def test_the_installed_console_script_runs_against_database_url(database_url: st
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["name"] == "via-script"
+
+
+def test_an_instance_gets_a_generated_webhook_secret_shown_once_and_short_ones_are_refused(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from billing.crypto import hash_webhook_secret
+
+    assert run(capsys, "tenant", "create", "acme")[0] == 0
+    add = ("instance", "add", "--tenant", "acme", "--url", "https://evo.test", "--api-key", "k")
+    code, inst, _ = run(capsys, *add, "--name", "loja")
+    assert code == 0 and len(inst["webhook_secret"]) >= 43  # type: ignore[index]
+    stored = query(database_url, "SELECT webhook_secret_hash FROM whatsapp_instances")[0][0]
+    assert stored == hash_webhook_secret(inst["webhook_secret"])  # type: ignore[index]
+    assert inst["webhook_secret"] not in dump_database(database_url)  # type: ignore[index]
+    code, _, err = run(capsys, *add, "--name", "loja2", "--webhook-secret", "short")
+    assert code == 2 and "32 characters" in err
+    code, rotated, _ = run(capsys, "instance", "update", "--tenant", "acme", "--name", "loja", "--new-webhook-secret")
+    assert code == 0 and rotated["webhook_secret"] != inst["webhook_secret"]  # type: ignore[index]
+
+
+def test_in_production_an_http_gateway_is_refused_unless_allowed(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+
+    assert run(capsys, "tenant", "create", "acme")[0] == 0
+    monkeypatch.setenv("BILLING_ENV", "production")
+    monkeypatch.setenv("BILLING_SECRET_KEY", "p" * 32)
+    reset_settings_cache()
+    add = ("instance", "add", "--tenant", "acme", "--url", "http://evo.internal:8080", "--api-key", "k")
+    code, _, err = run(capsys, *add, "--name", "a")
+    assert code == 2 and "https://" in err
+    monkeypatch.setenv("BILLING_ALLOW_HTTP_GATEWAY", "true")
+    reset_settings_cache()
+    assert run(capsys, *add, "--name", "b")[0] == 0
+
+
+def test_rotating_the_secret_key_reencrypts_every_gateway_key_and_the_old_key_can_go(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+    from billing.crypto import decrypt_secret
+    from billing.errors import ConfigurationError
+
+    old, new = "old-key-" + "o" * 24, "new-key-" + "n" * 24
+    monkeypatch.setenv("BILLING_SECRET_KEY", old)
+    reset_settings_cache()
+    assert run(capsys, "tenant", "create", "acme")[0] == 0
+    for name in ("a", "b"):
+        add = ("instance", "add", "--tenant", "acme", "--name", name, "--url", "https://evo.test")
+        assert run(capsys, *add, "--api-key", f"k-{name}")[0] == 0
+    monkeypatch.setenv("BILLING_SECRET_KEY", f"{new},{old}")  # the new key first: it encrypts, both decrypt
+    reset_settings_cache()
+    code, out, _ = run(capsys, "secrets", "rotate")
+    assert code == 0 and out == {"reencrypted": 2}
+    stored = [row[0] for row in query(database_url, "SELECT api_key_encrypted FROM whatsapp_instances ORDER BY name")]
+    assert [decrypt_secret(c, secret_key=new) for c in stored] == ["k-a", "k-b"]  # the old key is no longer needed
+    with pytest.raises(ConfigurationError):
+        decrypt_secret(stored[0], secret_key=old)
+
+
+@pytest.mark.parametrize("variable", ["BILLING_SECRET_KEY", "BILLING_TRIGGER_TOKEN", "DATABASE_URL"])
+def test_the_examples_placeholders_do_not_start_in_production(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    from billing.config import load_settings
+    from billing.errors import ConfigurationError
+
+    values = {
+        "BILLING_SECRET_KEY": "CHANGE-ME-to-32-random-bytes-base64",
+        "BILLING_TRIGGER_TOKEN": "CHANGE-ME-to-32-random-bytes-base64",
+        "DATABASE_URL": "postgresql://billing:CHANGE-ME@db:5432/billing",
+    }
+    monkeypatch.setenv("BILLING_ENV", "production")
+    monkeypatch.setenv("BILLING_SECRET_KEY", "p" * 32)
+    monkeypatch.setenv(variable, values[variable])
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings()

@@ -300,10 +300,10 @@ def test_instance_update_rotates_the_secret(client: Any, world: World) -> None:
     with unit_of_work() as uow:
         tenant = admin.resolve_tenant("acme", session=uow.session)
         inst = admin.resolve_instance(tenant, "loja-centro", session=uow.session)
-        admin.update_instance(inst, session=uow.session, secret_key="x" * 32, webhook_secret="rotated")
+        admin.update_instance(inst, session=uow.session, secret_key="x" * 32, webhook_secret="rotated-" + "r" * 32)
         uow.commit()
     assert post(client, world, connection("close", 401)).status_code == 401
-    assert post(client, world, connection("close", 401), secret="rotated").status_code == 200
+    assert post(client, world, connection("close", 401), secret="rotated-" + "r" * 32).status_code == 200
 
 
 @pytest.mark.parametrize("chunked", [False, True])

@@ -570,3 +570,32 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_parameterised() -> None:
         assert (ROOT / copied).exists(), f"COPY source {copied} missing"
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".venv", ".git", "tests"} <= set(ignored)
+
+
+@pytest.mark.parametrize(
+    ("platform", "http_policy", "trigger_policy"),
+    [
+        ("knative", "billing-http-functions", "billing-trigger-functions"),
+        ("keda", "billing-http-functions", "billing-trigger-functions"),
+    ],
+)
+def test_network_policies_fence_every_function_and_only_those(
+    platform: str, http_policy: str, trigger_policy: str
+) -> None:
+    policies = {d["metadata"]["name"]: d for d in platform_docs(platform) if d.get("kind") == "NetworkPolicy"}
+
+    def selected(name: str) -> set[str]:
+        [expression] = policies[name]["spec"]["podSelector"]["matchExpressions"]
+        return set(expression["values"])
+
+    assert selected(http_policy) == {"send", "status", "control", "webhook"}
+    assert selected(trigger_policy) == {"sender", "sweeper"}
+    assert selected(http_policy) | selected(trigger_policy) == present_entry_points()
+    for policy in policies.values():
+        assert policy["spec"]["policyTypes"] == ["Ingress"] and policy["spec"]["ingress"][0]["from"]
+
+
+def test_openfaas_network_policy_selects_every_function_by_its_openfaas_label() -> None:
+    [policy] = load(DEPLOY / "openfaas" / "network-policies.yaml")
+    [expression] = policy["spec"]["podSelector"]["matchExpressions"]
+    assert expression["key"] == "faas_function" and set(expression["values"]) == set(stack()["functions"])

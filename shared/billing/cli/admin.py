@@ -43,6 +43,8 @@ def cmd_instance_add(args: argparse.Namespace) -> int:
 
     secret = get_settings().billing_secret_key.get_secret_value()
 
+    webhook_secret = args.webhook_secret or admin.new_webhook_secret()
+
     def work(session: Any) -> dict[str, Any]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
         inst = admin.add_instance(
@@ -55,9 +57,10 @@ def cmd_instance_add(args: argparse.Namespace) -> int:
             default=args.default,
             gateway_instance=args.gateway_instance,
             api_version=args.api_version,
-            webhook_secret=args.webhook_secret,
+            webhook_secret=webhook_secret,
         )
-        return admin.public_dict(inst)
+        # Shown once (only its hash is stored): configure it as the gateway's webhook header now.
+        return {**admin.public_dict(inst), "webhook_secret": webhook_secret}
 
     emit(in_session(work))
     return 0
@@ -69,6 +72,8 @@ def cmd_instance_update(args: argparse.Namespace) -> int:
 
     secret = get_settings().billing_secret_key.get_secret_value()
 
+    webhook_secret = admin.new_webhook_secret() if args.new_webhook_secret else args.webhook_secret
+
     def work(session: Any) -> dict[str, Any]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
         inst = admin.resolve_instance(tenant, args.name, session=session)
@@ -78,9 +83,10 @@ def cmd_instance_update(args: argparse.Namespace) -> int:
             secret_key=secret,
             url=args.url,
             api_key=args.api_key,
-            webhook_secret=args.webhook_secret,
+            webhook_secret=webhook_secret,
         )
-        return admin.public_dict(inst)
+        shown = {"webhook_secret": webhook_secret} if args.new_webhook_secret else {}
+        return {**admin.public_dict(inst), **shown}
 
     emit(in_session(work))
     return 0
@@ -202,7 +208,23 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 # --- parser -------------------------------------------------------------------------------------------
 
 
+def cmd_secrets_rotate(args: argparse.Namespace) -> int:
+    """Re-encrypt the stored gateway keys with the newest BILLING_SECRET_KEY (see docs)."""
+    from billing.config import get_settings
+    from billing.services import admin
+
+    secret = get_settings().billing_secret_key.get_secret_value()
+    emit({"reencrypted": in_session(lambda session: admin.rotate_gateway_keys(session=session, secret_key=secret))})
+    return 0
+
+
 def register(sub: Any) -> None:
+
+    secrets = sub.add_parser("secrets", help="secrets at rest").add_subparsers(dest="sub", required=True)
+    rotate = secrets.add_parser(
+        "rotate", help="re-encrypt stored gateway keys with the first key of BILLING_SECRET_KEY (new,old)"
+    )
+    rotate.set_defaults(handler=cmd_secrets_rotate)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="sub", required=True)
     up = db.add_parser("upgrade", help="apply migrations")
@@ -228,14 +250,19 @@ def register(sub: Any) -> None:
     ia.add_argument("--default", action="store_true")
     ia.add_argument("--gateway-instance", help="the instance name at the gateway, if not --name")
     ia.add_argument("--api-version", default="v2", choices=["v1", "v2"])
-    ia.add_argument("--webhook-secret", help="secret the gateway sends in the webhook header")
+    ia.add_argument(
+        "--webhook-secret",
+        help="secret the gateway sends in the webhook header (32+ characters; default: generated, shown once)",
+    )
     ia.set_defaults(handler=cmd_instance_add)
     iu = instance.add_parser("update", help="change an instance's URL, API key or webhook secret")
     iu.add_argument("--tenant", required=True)
     iu.add_argument("--name", required=True)
     iu.add_argument("--url")
     iu.add_argument("--api-key")
-    iu.add_argument("--webhook-secret")
+    secret_change = iu.add_mutually_exclusive_group()
+    secret_change.add_argument("--webhook-secret", help="a new webhook secret of your own (32+ characters)")
+    secret_change.add_argument("--new-webhook-secret", action="store_true", help="generate a new one, shown once")
     iu.set_defaults(handler=cmd_instance_update)
 
     apikey = sub.add_parser("apikey").add_subparsers(dest="sub", required=True)

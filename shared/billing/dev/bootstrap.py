@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 DEMO_TENANT = "demo"
 DEMO_INSTANCE = "demo"
 DEMO_GATEWAY_KEY = "demo-gateway-key"  # the simulator's token for the demo instance
-DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - development only
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret-for-billing-dev-only"  # noqa: S105 - development only
 KEY_FILE = "demo-api-key"
 
 

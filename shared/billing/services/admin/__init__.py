@@ -5,7 +5,14 @@ live in ``tenants``, instances and API keys in ``credentials``, templates in ``t
 in ``lookups``.
 """
 
-from billing.services.admin.credentials import add_instance, create_api_key, revoke_api_key, update_instance
+from billing.services.admin.credentials import (
+    add_instance,
+    create_api_key,
+    new_webhook_secret,
+    revoke_api_key,
+    rotate_gateway_keys,
+    update_instance,
+)
 from billing.services.admin.lookups import get_config, resolve_instance, resolve_tenant
 from billing.services.admin.templates import MAX_VARIATIONS, add_template
 from billing.services.admin.tenants import add_closed_date, create_tenant, public_dict, set_config, set_hours
@@ -18,10 +25,12 @@ __all__ = [
     "create_api_key",
     "create_tenant",
     "get_config",
+    "new_webhook_secret",
     "public_dict",
     "resolve_instance",
     "resolve_tenant",
     "revoke_api_key",
+    "rotate_gateway_keys",
     "set_config",
     "set_hours",
     "update_instance",

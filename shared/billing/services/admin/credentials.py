@@ -15,6 +15,36 @@ from billing.domain.states import TemplateType
 from billing.errors import ConflictError, NotFoundError, ValidationFailedError
 from billing.services.admin.lookups import get_config
 
+MIN_WEBHOOK_SECRET_CHARS = 32
+
+
+def new_webhook_secret() -> str:
+    """A webhook secret of 256 random bits (43 URL-safe characters), for when the operator gives none."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+def _check_webhook_secret(secret: str) -> None:
+    if len(secret) < MIN_WEBHOOK_SECRET_CHARS:
+        raise ValidationFailedError(
+            f"a webhook secret needs at least {MIN_WEBHOOK_SECRET_CHARS} characters; "
+            "leave it out to get a generated one"
+        )
+
+
+def _check_gateway_url(url: str) -> None:
+    from billing.config import get_settings
+
+    if not url.startswith(("http://", "https://")):
+        raise ValidationFailedError("gateway URL must start with http:// or https://")
+    settings = get_settings()
+    if url.startswith("http://") and settings.environment == "production" and not settings.allow_http_gateway:
+        raise ValidationFailedError(
+            "an http:// gateway URL sends the gateway's API key and every message in clear text; use https://, "
+            "or set BILLING_ALLOW_HTTP_GATEWAY=true for a gateway reached only inside the cluster"
+        )
+
 
 def add_instance(
     tenant: Tenant,
@@ -29,8 +59,9 @@ def add_instance(
     api_version: str = "v2",
     webhook_secret: str | None = None,
 ) -> WhatsAppInstance:
-    if not url.startswith(("http://", "https://")):
-        raise ValidationFailedError("gateway URL must start with http:// or https://")
+    _check_gateway_url(url)
+    if webhook_secret is not None:
+        _check_webhook_secret(webhook_secret)
     if api_version not in {"v1", "v2"}:
         raise ValidationFailedError("api version must be v1 or v2")
     if not api_key:
@@ -69,12 +100,12 @@ def update_instance(
     webhook_secret: str | None = None,
 ) -> WhatsAppInstance:
     if url is not None:
-        if not url.startswith(("http://", "https://")):
-            raise ValidationFailedError("gateway URL must start with http:// or https://")
+        _check_gateway_url(url)
         inst.gateway_url = url.rstrip("/")
     if api_key is not None:
         inst.api_key_encrypted = encrypt_secret(api_key, secret_key=secret_key)
     if webhook_secret is not None:
+        _check_webhook_secret(webhook_secret)
         inst.webhook_secret_hash = hash_webhook_secret(webhook_secret)
     session.add(inst)
     session.flush()
@@ -153,3 +184,20 @@ def revoke_api_key(tenant: Tenant, *, session: Session, name: str) -> ApiKey:
         session.add(key)
         session.flush()
     return key
+
+
+def rotate_gateway_keys(*, session: Session, secret_key: str) -> int:
+    """Re-encrypt every stored gateway API key with the newest key of ``secret_key``; returns how many
+    changed. Run after putting the new key first in BILLING_SECRET_KEY (``new,old``); once it reports
+    every instance, the old key can be dropped."""
+    from billing.crypto import reencrypt_secret
+
+    changed = 0
+    for inst in session.exec(select(WhatsAppInstance)).all():
+        rotated = reencrypt_secret(inst.api_key_encrypted, secret_key=secret_key)
+        if rotated != inst.api_key_encrypted:
+            inst.api_key_encrypted = rotated
+            session.add(inst)
+            changed += 1
+    session.flush()
+    return changed
