@@ -339,3 +339,16 @@ def test_the_eta_counts_the_instances_backlog(env: Any) -> None:
     # 20 per minute: the 51st message goes about 50 intervals (150 s) after the first.
     assert timedelta(seconds=140) <= eta2 - eta1 + timedelta(seconds=147) <= timedelta(seconds=400)
     assert json.loads(first.data)["accepted"] == 50
+
+
+def test_a_rejected_phone_is_answered_as_typed_but_kept_masked(env: Any) -> None:
+    client = send_client()
+    body = batch(1, external_id="run-masked")
+    body["contacts"].append({"phone": "+55 21 99876-XXXX", "name": "Ana"})
+    first = client.post(SEND.format("overdue"), json=body, headers=headers(env.key))
+    again = client.post(SEND.format("overdue"), json=body, headers=headers(env.key))
+    assert first.get_json()["rejected"][0]["phone"] == "+55 21 99876-XXXX"
+    stored = rows("SELECT response::text AS r FROM billing_campaigns")[0]["r"]
+    assert "99876" not in stored
+    replayed = again.get_json()["rejected"][0]
+    assert again.status_code == 200 and replayed["index"] == 1 and "99876" not in replayed["phone"]

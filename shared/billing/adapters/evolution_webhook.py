@@ -24,7 +24,9 @@ from billing.contract.gateway_events import (
 from billing.domain.receipts import GATEWAY_LEVELS
 from billing.errors import MalformedRequestError
 
-MAX_TEXT_CHARS = 65_536  # WhatsApp's own limit for a text message
+# What we keep of a customer's message: enough for any reply to a reminder (LGPD minimisation; WhatsApp
+# itself allows 65,536).
+MAX_TEXT_CHARS = 4096
 
 UPSERT, UPDATE, CONNECTION, SEND = "messages.upsert", "messages.update", "connection.update", "send.message"
 

@@ -195,6 +195,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
         "default_instance": args.default_instance,
         "opt_out_keywords": csv_list(args.opt_out_keywords),
         "opt_out_confirmation": args.opt_out_confirmation,
+        "retention_days": args.retention_days,
     }
 
     def work(session: Any) -> dict[str, Any]:
@@ -318,4 +319,7 @@ def register(sub: Any) -> None:
     cs.add_argument("--default-instance")
     cs.add_argument("--opt-out-keywords", help="comma-separated words that opt a phone out")
     cs.add_argument("--opt-out-confirmation", help="text sent back after an opt-out")
+    cs.add_argument(
+        "--retention-days", type=positive, help="keep finished contacts, chat history and audit this long (7-3650)"
+    )
     cs.set_defaults(handler=cmd_config_set)

@@ -90,6 +90,8 @@ class BillingConfig(SQLModel, table=True):
     default_region: str = Field(default="BR", max_length=2)
     opt_out_keywords: list[str] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
     opt_out_confirmation: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    # Days finished queues' contacts, chat history and audit entries are kept (LGPD minimisation).
+    retention_days: int = Field(default=180, ge=7, le=3650, sa_column_kwargs={"server_default": sa.text("180")})
 
 
 class BusinessHoursWindow(SQLModel, table=True):

@@ -29,6 +29,7 @@ from billing.errors import (
     PayloadTooLargeError,
     ValidationFailedError,
 )
+from billing.logs import mask_phone
 from billing.services.ingest import store
 from billing.services.ingest.publish import publish_created
 from billing.services.ingest.render import render_candidates
@@ -59,6 +60,12 @@ def _in_contract_order(stored: dict[str, Any]) -> dict[str, Any]:
     body = {name: stored.get(name) for name in SEND_RESULT_FIELDS}
     body["rejected"] = [{k: item.get(k) for k in ("index", "phone", "errors")} for item in body["rejected"] or []]
     return body
+
+
+def _kept_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer as stored for replays: a rejected contact's phone, as the ERP typed it, is masked
+    (LGPD minimisation: we never keep a number we will not message). A replay shows it masked."""
+    return {**body, "rejected": [{**item, "phone": mask_phone(item["phone"])} for item in body["rejected"]]}
 
 
 def _local(value: datetime | None, runtime: TenantRuntime) -> datetime | None:
@@ -187,7 +194,7 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
             "ext": envelope.external_id,
             "key": key,
             "hash": digest,
-            "response": body,
+            "response": _kept_answer(body),
             "template_id": template.id,
             "instance_id": instance.id,
             "type": ttype.value,

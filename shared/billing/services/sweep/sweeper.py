@@ -60,6 +60,7 @@ class SweepSummary:
     stranded: int = 0
     receipts_caught_up: int = 0
     receipts_purged: int = 0
+    retention_purged: int = 0
     out_of_time: bool = False
     steps: list[str] = field(default_factory=list)
 
@@ -199,6 +200,7 @@ class Sweeper:
             self.summary.rate_limit_buckets_purged = upkeep.purge_rate_limits(session=uow.session, now=now)
             self.summary.receipts_caught_up = upkeep.catch_up_receipts(session=uow.session, now=now, batch=BATCH)
             self.summary.receipts_purged = upkeep.purge_receipts(session=uow.session, now=now)
+            self.summary.retention_purged = upkeep.purge_retained(session=uow.session, now=now)
             uow.commit()
 
     def log_summary(self, kind: str) -> None:

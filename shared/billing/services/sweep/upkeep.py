@@ -86,3 +86,54 @@ def purge_rate_limits(*, session: Session, now: datetime) -> int:
     """Delete the rate-limit windows that are over (the guard only ever counts the current one)."""
     result = session.execute(_PURGE_RATE_LIMITS, {"now": now})
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Retention (LGPD minimisation): what is older than the tenant's retention_days goes, one bounded batch
+# of each kind per tick. Contacts only of finished queues (their counters stay on the queue row);
+# a conversation with nothing newer goes whole (its messages cascade); audit entries by age.
+_RETAINED = "make_interval(days => g.retention_days)"
+_PURGE_CONTACTS = sa.text(
+    f"""
+    DELETE FROM billing_contacts WHERE id IN (
+        SELECT c.id FROM billing_contacts c
+        JOIN billing_queues q ON q.id = c.queue_id
+        JOIN billing_configs g ON g.tenant_id = q.tenant_id
+        WHERE q.status IN ('completed', 'cancelled', 'failed') AND q.completed_at < :now - {_RETAINED}
+        LIMIT :batch
+    )
+    """  # noqa: S608
+)
+_PURGE_MESSAGES = sa.text(
+    f"""
+    DELETE FROM messages WHERE id IN (
+        SELECT m.id FROM messages m JOIN billing_configs g ON g.tenant_id = m.tenant_id
+        WHERE m.created_at < :now - {_RETAINED} LIMIT :batch
+    )
+    """  # noqa: S608
+)
+_PURGE_CONVERSATIONS = sa.text(
+    f"""
+    DELETE FROM conversations WHERE id IN (
+        SELECT v.id FROM conversations v JOIN billing_configs g ON g.tenant_id = v.tenant_id
+        WHERE COALESCE(v.last_message_at, v.created_at) < :now - {_RETAINED} LIMIT :batch
+    )
+    """  # noqa: S608
+)
+_PURGE_AUDIT = sa.text(
+    f"""
+    DELETE FROM audit_entries WHERE id IN (
+        SELECT a.id FROM audit_entries a JOIN billing_configs g ON g.tenant_id = a.tenant_id
+        WHERE a.created_at < :now - {_RETAINED} LIMIT :batch
+    )
+    """  # noqa: S608
+)
+RETENTION_BATCH = 1000
+
+
+def purge_retained(*, session: Session, now: datetime, batch: int = RETENTION_BATCH) -> int:
+    """Delete one batch of each kind of data past its tenant's retention; returns rows deleted."""
+    deleted = 0
+    for statement in (_PURGE_CONTACTS, _PURGE_MESSAGES, _PURGE_CONVERSATIONS, _PURGE_AUDIT):
+        result = session.execute(statement, {"now": now, "batch": batch})
+        deleted += int(getattr(result, "rowcount", 0) or 0)
+    return deleted
