@@ -15,12 +15,14 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # `pip install .` (not -e) installs the dependencies and the core package together:
 # the billing package is vendored into site-packages, so the final image needs no source tree.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY shared ./shared
 # Byte-compile at build time: the runtime user cannot write __pycache__ into the venv, and compiling
 # sqlalchemy/pydantic on every cold start would cost hundreds of milliseconds.
+# constraints.txt pins every dependency to what CI tested; no extras: the simulator's aiohttp and the
+# dev tools stay out of production images.
 RUN pip install --upgrade pip \
- && pip install . \
+ && pip install -c constraints.txt . \
  && pip uninstall -y pip \
  && python -m compileall -q -j 0 /opt/venv
 

@@ -18,6 +18,7 @@ import ast
 import copy
 import json
 import re
+import tomllib
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -570,6 +571,33 @@ def test_dockerfile_is_multi_stage_slim_non_root_and_parameterised() -> None:
         assert (ROOT / copied).exists(), f"COPY source {copied} missing"
     ignored = (ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".venv", ".git", "tests"} <= set(ignored)
+    # Pinned to what CI ran, and without extras: no simulator (aiohttp) or dev tools in production.
+    assert re.search(r"pip install -c constraints\.txt \.(\s|$)", text)
+
+
+def test_every_dependency_is_pinned_above_the_known_vulnerable_releases() -> None:
+    def canonical(name: str) -> str:  # PEP 503: case and -_. do not matter
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    pins = {
+        canonical(name): version
+        for name, version in (
+            line.split("==", 1)
+            for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")
+        )
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"], *(d for extra in project["optional-dependencies"].values() for d in extra)]
+    for requirement in declared:
+        name = canonical(re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0])
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+    floors = {"aiohttp": (3, 12, 14), "cryptography": (44, 0, 1), "gunicorn": (23, 0, 0)}
+    for name, floor in floors.items():
+        version = tuple(int(part) for part in pins[name].split(".")[:3])
+        assert version >= floor, f"{name} {pins[name]} is below {floor}"
+    assert "aiohttp" not in " ".join(project["dependencies"])  # the simulator's, not the functions'
+
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,10 @@ def cmd_connector(args: argparse.Namespace) -> int:
 
 
 def cmd_sim_gateway(args: argparse.Namespace) -> int:
-    from billing.sim.server import serve
+    try:
+        from billing.sim.server import serve
+    except ImportError as exc:  # production images are built without the simulator's dependencies
+        raise UsageError("the simulator needs the 'sim' extra: pip install 'billing-functions[sim]'") from exc
 
     instances = dict(pair.split("=", 1) for pair in args.instance or [])
     serve(args.host, args.port, global_api_key=args.global_api_key, webhook_url=args.webhook_url, instances=instances)
