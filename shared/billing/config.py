@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     retry_base_s: float = Field(default=30.0, gt=0, alias="BILLING_RETRY_BASE_S")
     retry_max_s: float = Field(default=1800.0, gt=0, alias="BILLING_RETRY_MAX_S")
     max_inline_wait_s: float = Field(default=20.0, ge=0, alias="BILLING_MAX_INLINE_WAIT_S")
-    # 10,000 realistic contacts (name, amount, invoice, link, two variables) are about 2.9 MB of JSON.
-    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, alias="BILLING_MAX_BODY_BYTES")
+    # 10,000 realistic contacts (name, amount, invoice, payment link, PIX code, two variables) are about
+    # 4.7 MB of JSON; 6 MiB leaves room without letting one request take much more memory than that.
+    max_body_bytes: int = Field(default=6 * 1024 * 1024, ge=1024, alias="BILLING_MAX_BODY_BYTES")
     # The proxies in front of the functions (ingress, load balancer) as CIDRs, comma-separated: the
     # client is the first X-Forwarded-For address, from the right, that is not one of them.
     trusted_proxies: str = Field(default="", alias="BILLING_TRUSTED_PROXIES")
@@ -110,8 +111,9 @@ class Settings(BaseSettings):
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        if len(value.get_secret_value()) < 24:
-            raise ValueError("must be at least 24 characters (e.g. `openssl rand -base64 32`)")
+        # Several tokens, comma-separated, during a rotation: the first is sent, any is accepted.
+        if any(len(token.strip()) < 24 for token in value.get_secret_value().split(",")):
+            raise ValueError("each token must be at least 24 characters (e.g. `openssl rand -base64 32`)")
         return value
 
     @field_validator("trusted_proxies")

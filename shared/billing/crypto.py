@@ -95,5 +95,14 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def tokens_match(presented: str, expected: str) -> bool:
-    """Compare a presented shared secret in constant time (an empty one never matches)."""
-    return bool(presented) and hmac.compare_digest(presented.encode(), expected.encode())
+    """Compare a presented shared secret in constant time with each of ``expected``'s comma-separated
+    tokens (several during a rotation); an empty one never matches."""
+    if not presented:
+        return False
+    matches = [hmac.compare_digest(presented.encode(), token.strip().encode()) for token in expected.split(",")]
+    return any(matches)
+
+
+def first_token(value: str) -> str:
+    """The token to send when several are configured (the newest comes first)."""
+    return value.split(",", 1)[0].strip()

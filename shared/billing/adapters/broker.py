@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -102,6 +103,7 @@ class PikaPublisher:
         self._heartbeat_s = heartbeat_s
         self._publish_timeout_s = publish_timeout_s
         self._lock = threading.Lock()
+        self._stuck = threading.Event()
         self._connection: Any = None
         self._channel: Any = None
 
@@ -110,17 +112,24 @@ class PikaPublisher:
 
         pika waits for a confirm with no deadline of its own (a broker that takes the message and never
         answers holds the caller until heartbeats give up, over a minute), so the publish runs in a
-        worker thread and the caller stops waiting at the deadline. The abandoned attempt keeps the
-        connection (and the lock) until pika gives up on it; publishes meanwhile fail fast the same way,
-        and their queues stay unpublished for the sweeper.
+        worker thread and the caller stops waiting at the deadline. While that abandoned attempt still
+        holds the connection, later publishes fail at once (their queues stay unpublished for the
+        sweeper) instead of each waiting out the deadline or piling up threads.
         """
+        if self._stuck.is_set() and self._lock.locked():
+            raise BrokerUnavailableError("the broker has not confirmed an earlier token yet")
+        deadline = time.monotonic() + self._publish_timeout_s
         outcome: list[BaseException | None] = []
         worker = threading.Thread(
-            target=self._publish_capturing, args=(queue, token, priority, outcome), name="broker-publish", daemon=True
+            target=self._publish_capturing,
+            args=(queue, token, priority, deadline, outcome),
+            name="broker-publish",
+            daemon=True,
         )
         worker.start()
         worker.join(self._publish_timeout_s)
         if not outcome:
+            self._stuck.set()
             logger.warning(
                 "broker did not confirm in time; leaving the token to the sweeper",
                 extra={"action": "broker.publish_timeout", "queue": queue, "token_id": token.id},
@@ -130,32 +139,40 @@ class PikaPublisher:
             raise outcome[0]
 
     def _publish_capturing(
-        self, queue: str, token: Token, priority: int, outcome: list[BaseException | None]
+        self, queue: str, token: Token, priority: int, deadline: float, outcome: list[BaseException | None]
     ) -> None:
+        # Never wait for the lock past the caller's deadline: a token published after its caller gave
+        # up would only duplicate the one the sweeper publishes.
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            outcome.append(BrokerUnavailableError("the broker has not confirmed an earlier token yet"))
+            return
         try:
             self._publish_locked(queue, token, priority)
         except BaseException as exc:  # handed to the waiting caller, which raises it
             outcome.append(exc)
         else:
             outcome.append(None)
+        finally:
+            self._stuck.clear()
+            self._lock.release()
 
     def _publish_locked(self, queue: str, token: Token, priority: int) -> None:
+        """One publish (and one reconnect on a stale warm connection); the caller holds the lock."""
         priority = max(0, min(priority, MAX_PRIORITY))
-        with self._lock:
-            was_warm = self._is_open()
+        was_warm = self._is_open()
+        try:
+            self._publish_once(queue, token, priority)
+        except BrokerUnavailableError:
+            self._drop_connection()
+            if not was_warm:
+                raise
+            # A warm connection may have died while the function was idle: one fresh try.
+            logger.info("broker connection was stale; reconnecting", extra={"action": "broker.reconnect"})
             try:
                 self._publish_once(queue, token, priority)
             except BrokerUnavailableError:
                 self._drop_connection()
-                if not was_warm:
-                    raise
-                # A warm connection may have died while the function was idle: one fresh try.
-                logger.info("broker connection was stale; reconnecting", extra={"action": "broker.reconnect"})
-                try:
-                    self._publish_once(queue, token, priority)
-                except BrokerUnavailableError:
-                    self._drop_connection()
-                    raise
+                raise
         logger.info(
             "token published",
             extra={

@@ -23,6 +23,7 @@ from billing import metrics
 from billing.adapters.broker import REDELIVERIES_HEADER, Token
 from billing.adapters.topology import declare_topology_async, queue_names
 from billing.adapters.trigger_client import DeliveryOutcome, post_token
+from billing.crypto import first_token
 from billing.errors import BrokerUnavailableError, ConfigurationError
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class Connector:
         self._prefetch = prefetch or settings.broker_prefetch
         self._max_redeliveries = settings.broker_max_redeliveries if max_redeliveries is None else max_redeliveries
         self._retry_backoff_s = retry_backoff_s
-        self._trigger_token = settings.trigger_token.get_secret_value() if settings.trigger_token else None
+        self._trigger_token = first_token(settings.trigger_token.get_secret_value()) if settings.trigger_token else None
         # Above the functions' own budgets, so the function, not the connector, decides when to stop.
         self._http_timeout_s = http_timeout_s or (
             max(settings.function_budget_s, settings.sweeper_budget_s) + HTTP_MARGIN_S
@@ -138,7 +139,6 @@ class Connector:
     async def start(self) -> None:
         """Connect, declare the topology and start consuming. Raises ``BrokerUnavailableError``."""
         import aio_pika
-        import httpx
 
         self._loop = asyncio.get_running_loop()
         if self._stop_requested is None:
@@ -160,13 +160,19 @@ class Connector:
         except (TimeoutError, OSError, aio_pika.exceptions.AMQPError, RuntimeError) as exc:
             await self._drop_connection()
             raise BrokerUnavailableError(f"cannot start the connector: {type(exc).__name__}") from exc
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._http_timeout_s, connect=5.0))
+        self._ensure_http()
         self._not_consuming_since = None
         logger.info(
             "connector consuming",
             extra={"action": "connector.start", "queues": list(self._routes), "prefetch": self._prefetch},
         )
+
+    def _ensure_http(self) -> None:
+        """The HTTP client for URL targets, kept across reconnects (ticks go out even while the broker is away)."""
+        if self._http is None:
+            import httpx
+
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._http_timeout_s, connect=5.0))
 
     def request_stop(self) -> None:
         """Ask a running ``run()`` to stop; safe from signal handlers and other threads."""
@@ -180,6 +186,7 @@ class Connector:
         self._loop = asyncio.get_running_loop()
         stop = self._stop_requested = self._stop_requested or asyncio.Event()
         backoff = 1.0
+        self._ensure_http()
         ticker = asyncio.create_task(self._tick(stop)) if self._tick_interval_s else None
         try:
             while not stop.is_set():

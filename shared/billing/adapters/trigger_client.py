@@ -15,8 +15,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Statuses that mean "try again later" even though they are 4xx.
-_RETRYABLE_4XX = frozenset({408, 425, 429})
+# Statuses that mean "try again later" even though they are 4xx. 401/403: a trigger token that does
+# not match (a rotation half done, a typo in a Secret) is fixed by an operator; until then the tokens
+# wait and are redelivered, instead of every one of them being dead-lettered at once.
+_RETRYABLE_4XX = frozenset({401, 403, 408, 425, 429})
 
 DeliveryOutcome = Literal["handled", "retry", "poison"]
 

@@ -311,6 +311,7 @@ class Message(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("direction IN ('in', 'out')", name="ck_message_direction"),
         sa.Index("ix_message_conversation", "conversation_id", "created_at"),
+        sa.Index("ix_message_tenant_created", "tenant_id", "created_at"),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = _tenant_fk()

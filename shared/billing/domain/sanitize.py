@@ -117,10 +117,13 @@ MAX_NAME_CHARS = 100
 # characters of subdivision flags. Every other Cf (bidi overrides, zero-width spaces) can disguise text.
 _EMOJI_FORMAT = frozenset({"\u200d"}) | frozenset(chr(c) for c in range(0xE0020, 0xE0080))
 _WHITESPACE_RE = re.compile(r"\s+")
-# A link a reader could follow: a scheme, "www.", or a host with a common top-level domain.
+# A link a reader could follow: a scheme, "www.", or a host ending in a common top-level domain at the
+# end of a word ("pague.com.br", "bit.ly/x"). Company abbreviations that merely contain such letters
+# ("IND.COM.LTDA", "Padaria Ltda.ME") are names: the domain must end the word, and "me"/"co"/"ind" are
+# not on the list.
 _URL_RE = re.compile(
-    r"(?i)(?:\b[a-z][a-z0-9+.-]*://|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\."
-    r"(?:com|net|org|info|biz|io|ly|me|co|app|xyz|site|online|link|top|click|shop|store|br|pt|us)\b)"
+    r"(?i)(?:\b[a-z][a-z0-9+.-]*://|\bwww\.|\b[a-z0-9-]{2,}(?:\.[a-z0-9-]+)*\."
+    r"(?:com|net|org|info|biz|io|ly|app|xyz|site|online|link|top|click|shop|store|br|pt|us)(?=$|[\s/:?#)]))"
 )
 
 
@@ -148,6 +151,13 @@ def multi_line(text: str) -> str:
     if text.isascii() and text.isprintable():
         return text
     return _strip_invisible(text.replace("\r\n", "\n"), keep="\n\t")
+
+
+def has_invisible(text: str) -> bool:
+    """Whether ``text`` holds control or format characters (line breaks, bidi overrides, zero-width)."""
+    if text.isascii() and text.isprintable():
+        return False  # the common case costs one pass
+    return _strip_invisible(text) != text
 
 
 def contains_url(text: str) -> bool:

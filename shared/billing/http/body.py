@@ -68,10 +68,12 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# A realistic contact costs one JSON object or array per ~150 bytes of body; a body of bare "{}," costs
-# one per 3 bytes and decodes to ~28 times its size (10 MB of them: 255 MB of heap). Refusing bodies
-# that hold more containers than one per this many bytes of the limit bounds what the decoder builds.
+# A realistic contact costs one JSON object or array per ~230 bytes of body and one comma per ~50; bare
+# "{}," decodes to ~28 times its size (9 MB of them: 255 MB of heap), a list of short numbers or an
+# object of short keys to ~15 times. Bodies denser than these ratios of the limit are refused before
+# decoding, which bounds what the decoder can build to a few times the limit.
 BYTES_PER_CONTAINER = 50
+BYTES_PER_ELEMENT = 20
 
 
 def parse_json_object(data: bytes, *, limit: int | None = None) -> dict[str, Any]:
@@ -84,6 +86,12 @@ def parse_json_object(data: bytes, *, limit: int | None = None) -> dict[str, Any
         if containers > budget:
             raise PayloadTooLargeError(
                 f"the body holds {containers} JSON objects and arrays; at most {budget} fit its size limit"
+            )
+        elements = data.count(b",")
+        element_budget = max(limit // BYTES_PER_ELEMENT, 1000)
+        if elements > element_budget:
+            raise PayloadTooLargeError(
+                f"the body holds {elements} JSON elements; at most {element_budget} fit its size limit"
             )
     if b"\\u0000" in data and _NUL_ESCAPE.search(data):
         raise MalformedRequestError("the body must not contain NUL characters (\\u0000)")

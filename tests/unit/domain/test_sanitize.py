@@ -131,7 +131,19 @@ def test_links_are_recognised(text: str) -> None:
     assert contains_url(text)
 
 
-@pytest.mark.parametrize("text", ["Maria Silva", "Dr. José", "J. R. R. Souza", "Ana Maria S.A."])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Maria Silva",
+        "Dr. José",
+        "J. R. R. Souza",
+        "Ana Maria S.A.",
+        "METALURGICA XYZ IND.COM.LTDA",
+        "Padaria Pao Bom Ltda.ME",
+        "Auto Pecas Com. e Ind. Ltda",
+        "JOSE DA SILVA - ME",
+    ],
+)
 def test_names_are_not_links(text: str) -> None:
     assert not contains_url(text)
 

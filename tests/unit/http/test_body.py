@@ -124,3 +124,24 @@ def test_realistic_contacts_fit_the_container_budget() -> None:
     }
     body = json.dumps({"contacts": [contact] * 1000}).encode()
     assert len(parse_json_object(body, limit=len(body))["contacts"]) == 1000
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        b"[" + b"1.5," * 1_500_000 + b"1]",
+        b"{" + b",".join(b'"k%d":1' % i for i in range(500_000)) + b"}",
+    ],
+    ids=["a list of short numbers", "an object of short keys"],
+)
+def test_a_body_of_dense_elements_is_refused_before_it_is_decoded(shape: bytes) -> None:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(PayloadTooLargeError, match="elements"):
+            parse_json_object(shape, limit=6 * 1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1024 * 1024  # measured before: 80-98 MB of heap for 6 MB of either shape

@@ -125,9 +125,16 @@ def test_brazilian_amounts_are_read_as_written_and_ambiguous_ones_refused() -> N
     assert field == "amount" and "ambiguous" in message
 
 
-def test_names_and_invoice_ids_reach_the_message_as_one_visible_line() -> None:
-    [candidate], _ = run([good(name="Maria\u202e\n Silva\u200b", invoice_id="NF-1\r\n\u0007")])
-    assert (candidate.contact.name, candidate.contact.invoice_id) == ("Maria Silva", "NF-1")
+def test_names_reach_the_message_as_one_visible_line() -> None:
+    [candidate], _ = run([good(name="Maria\u202e\n Silva\u200b", invoice_id="NF  1", pix_code="00020126  5204")])
+    assert candidate.contact.name == "Maria Silva"
+    assert (candidate.contact.invoice_id, candidate.contact.pix_code) == ("NF  1", "00020126  5204")  # exact
+
+
+@pytest.mark.parametrize("field", ["invoice_id", "pix_code"])
+def test_identifiers_read_back_exactly_refuse_invisible_characters_instead_of_being_altered(field: str) -> None:
+    _, [rejection] = run([good(**{field: "NF-1\r\n\u202e"})])
+    assert rejection.problems == [(field, "must not contain line breaks, control or invisible characters")]
 
 
 @pytest.mark.parametrize(

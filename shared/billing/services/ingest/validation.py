@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from billing.contract.send import ContactIn
 from billing.domain.formatting import parse_amount
 from billing.domain.phones import normalize_phone
-from billing.domain.sanitize import multi_line, person_name, require_https_url, single_line
+from billing.domain.sanitize import has_invisible, multi_line, person_name, require_https_url
 from billing.domain.states import TemplateType
 from billing.domain.variables import ContactData
 from billing.errors import InvalidPhoneError, InvalidValueError
@@ -135,6 +135,12 @@ def validate_contact(
             name = person_name(model.name)
         except InvalidValueError as exc:
             problems.append(("name", str(exc)))
+    # Identifiers an ERP or a bank reads back exactly (an invoice id it matches on, a PIX code whose CRC
+    # covers every character) are never altered: invisible characters in them refuse the contact.
+    for field_name in ("invoice_id", "pix_code"):
+        value = getattr(model, field_name)
+        if value is not None and has_invisible(value):
+            problems.append((field_name, "must not contain line breaks, control or invisible characters"))
     problems.extend(_type_rules(template_type, model, amount, today))
     variables = {
         key: multi_line(value) if isinstance(value, str) else value for key, value in (model.variables or {}).items()
@@ -148,9 +154,9 @@ def validate_contact(
         name=name,
         due_date=model.due_date,
         amount=amount,
-        invoice_id=None if model.invoice_id is None else single_line(model.invoice_id) or None,
+        invoice_id=model.invoice_id,
         payment_link=link,
-        pix_code=None if model.pix_code is None else single_line(model.pix_code) or None,
+        pix_code=model.pix_code,
         variables=variables,
     )
     return Candidate(index, contact)

@@ -200,6 +200,9 @@ class Sweeper:
             self.summary.rate_limit_buckets_purged = upkeep.purge_rate_limits(session=uow.session, now=now)
             self.summary.receipts_caught_up = upkeep.catch_up_receipts(session=uow.session, now=now, batch=BATCH)
             self.summary.receipts_purged = upkeep.purge_receipts(session=uow.session, now=now)
+            uow.commit()
+        # Its own transaction: a retention purge that runs long must not roll back the upkeep above.
+        with unit_of_work() as uow:
             self.summary.retention_purged = upkeep.purge_retained(session=uow.session, now=now)
             uow.commit()
 

@@ -24,7 +24,10 @@ def upgrade() -> None:
         "billing_configs",
         sa.Column("retention_days", sa.Integer(), nullable=False, server_default=sa.text("180")),
     )
+    # The purge finds old chat messages by tenant and age every tick: without this it scans the table.
+    op.create_index("ix_message_tenant_created", "messages", ["tenant_id", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_message_tenant_created", table_name="messages")
     op.drop_column("billing_configs", "retention_days")
