@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # callers presenting it (the connector does); with a metrics token, /metrics needs it as a bearer.
     # In production a gateway must be reached over https unless this says it lives inside the cluster.
     allow_http_gateway: bool = Field(default=False, alias="BILLING_ALLOW_HTTP_GATEWAY")
+    # How the internal doors (sender, sweeper, /metrics) are kept private in production: "token" (the
+    # default: both tokens required, e.g. OpenFaaS, whose gateway publishes every function) or "network"
+    # (the platform keeps them private: Knative cluster-local Services, NetworkPolicies).
+    internal_auth: Literal["token", "network"] = Field(default="token", alias="BILLING_INTERNAL_AUTH")
     trigger_token: SecretStr | None = Field(default=None, alias="BILLING_TRIGGER_TOKEN")
     metrics_token: SecretStr | None = Field(default=None, alias="BILLING_METRICS_TOKEN")
     dev_gateway_api_key: SecretStr = Field(default=SecretStr(""), alias="BILLING_DEV_GATEWAY_API_KEY")
@@ -143,6 +147,18 @@ class Settings(BaseSettings):
     def _no_dev_secret_in_production(self) -> Settings:
         if self.environment == "production" and self.uses_dev_secret:
             raise ValueError("BILLING_SECRET_KEY must be set when BILLING_ENV=production")
+        return self
+
+    @model_validator(mode="after")
+    def _internal_doors_closed_in_production(self) -> Settings:
+        if self.environment == "production" and self.internal_auth == "token":
+            tokens = {"BILLING_TRIGGER_TOKEN": self.trigger_token, "BILLING_METRICS_TOKEN": self.metrics_token}
+            missing = [name for name, value in tokens.items() if value is None]
+            if missing:
+                raise ValueError(
+                    f"{' and '.join(missing)} must be set in production, or BILLING_INTERNAL_AUTH=network where "
+                    "the platform keeps the sender, the sweeper and /metrics private"
+                )
         return self
 
     @model_validator(mode="after")

@@ -234,6 +234,7 @@ def test_in_production_an_http_gateway_is_refused_unless_allowed(
     assert run(capsys, "tenant", "create", "acme")[0] == 0
     monkeypatch.setenv("BILLING_ENV", "production")
     monkeypatch.setenv("BILLING_SECRET_KEY", "p" * 32)
+    monkeypatch.setenv("BILLING_INTERNAL_AUTH", "network")
     reset_settings_cache()
     add = ("instance", "add", "--tenant", "acme", "--url", "http://evo.internal:8080", "--api-key", "k")
     code, _, err = run(capsys, *add, "--name", "a")
@@ -279,6 +280,7 @@ def test_the_examples_placeholders_do_not_start_in_production(monkeypatch: pytes
     }
     monkeypatch.setenv("BILLING_ENV", "production")
     monkeypatch.setenv("BILLING_SECRET_KEY", "p" * 32)
+    monkeypatch.setenv("BILLING_INTERNAL_AUTH", "network")
     monkeypatch.setenv(variable, values[variable])
     with pytest.raises(ConfigurationError, match=variable):
         load_settings()

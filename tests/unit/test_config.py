@@ -53,3 +53,19 @@ def test_trusted_proxies_are_networks_and_the_retired_count_is_refused(monkeypat
     monkeypatch.setenv("BILLING_TRUSTED_PROXY_COUNT", "2")
     with pytest.raises(ConfigurationError, match="BILLING_TRUSTED_PROXIES"):
         load_settings()
+
+
+def test_production_keeps_the_internal_doors_closed_by_tokens_or_by_the_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BILLING_ENV", "production")
+    monkeypatch.setenv("BILLING_SECRET_KEY", "p" * 32)
+    with pytest.raises(ConfigurationError, match="BILLING_TRIGGER_TOKEN and BILLING_METRICS_TOKEN must be set"):
+        load_settings()
+    monkeypatch.setenv("BILLING_TRIGGER_TOKEN", "t" * 32)
+    monkeypatch.setenv("BILLING_METRICS_TOKEN", "m" * 32)
+    assert load_settings().internal_auth == "token"
+    monkeypatch.delenv("BILLING_TRIGGER_TOKEN")
+    monkeypatch.delenv("BILLING_METRICS_TOKEN")
+    monkeypatch.setenv("BILLING_INTERNAL_AUTH", "network")  # Knative, plain Kubernetes with policies
+    assert load_settings().internal_auth == "network"
