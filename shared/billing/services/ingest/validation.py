@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -25,6 +25,7 @@ from billing.domain.variables import ContactData
 from billing.errors import InvalidPhoneError, InvalidValueError
 
 MAX_PHONE_ECHO = 40
+R = TypeVar("R")
 SchemaCheck = Callable[[Mapping[str, Any]], list[str]]
 
 
@@ -101,6 +102,17 @@ def _type_rules(
     return problems
 
 
+def _read(field_name: str, value: Any, read: Callable[[Any], R], problems: list[tuple[str, str]]) -> R | None:
+    """``read(value)``, or None with the refusal recorded under ``field_name`` (None stays None)."""
+    if value is None:
+        return None
+    try:
+        return read(value)
+    except InvalidValueError as exc:
+        problems.append((field_name, str(exc)))
+        return None
+
+
 def validate_contact(
     index: int, raw: Any, *, template_type: TemplateType, today: date, region: str, schema_check: SchemaCheck | None
 ) -> Candidate | Rejection:
@@ -117,24 +129,9 @@ def validate_contact(
         phone = normalize_phone(model.phone, region)
     except InvalidPhoneError as exc:
         problems.append(("phone", exc.reason))
-    amount: Decimal | None = None
-    if model.amount is not None:
-        try:
-            amount = parse_amount(model.amount)
-        except InvalidValueError as exc:
-            problems.append(("amount", str(exc)))
-    link = None
-    if model.payment_link is not None:
-        try:
-            link = require_https_url(model.payment_link)
-        except InvalidValueError as exc:
-            problems.append(("payment_link", str(exc)))
-    name = None
-    if model.name is not None:
-        try:
-            name = person_name(model.name)
-        except InvalidValueError as exc:
-            problems.append(("name", str(exc)))
+    amount: Decimal | None = _read("amount", model.amount, parse_amount, problems)
+    link = _read("payment_link", model.payment_link, require_https_url, problems)
+    name = _read("name", model.name, person_name, problems)
     # Identifiers an ERP or a bank reads back exactly (an invoice id it matches on, a PIX code whose CRC
     # covers every character) are never altered: invisible characters in them refuse the contact.
     for field_name in ("invoice_id", "pix_code"):
