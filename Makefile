@@ -44,8 +44,11 @@ unit: install
 integration: install services
 	$(BIN)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
+# `make dev PORT=8081 HOST=0.0.0.0` passes through to `billing dev`.
+PORT ?= 8080
+HOST ?= 127.0.0.1
 dev: install
-	$(BIN)/billing dev
+	$(BIN)/billing dev --host $(HOST) --port $(PORT)
 
 bench: install services
 	@for b in bench/[!_]*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = Field(default=None, alias="BILLING_METRICS_TOKEN")
     dev_gateway_api_key: SecretStr = Field(default=SecretStr(""), alias="BILLING_DEV_GATEWAY_API_KEY")
     dev_data_dir: str | None = Field(default=None, alias="BILLING_DEV_DATA_DIR")
+    # A fixed port, so gateway instances an operator points at the simulator survive a restart.
+    dev_simulator_port: int = Field(default=8089, ge=0, le=65535, alias="BILLING_DEV_SIMULATOR_PORT")
 
     @field_validator("log_level")
     @classmethod

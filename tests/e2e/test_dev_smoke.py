@@ -141,3 +141,61 @@ def test_billing_dev_with_real_services_delivers_through_rabbitmq_and_the_connec
         BILLING_LOG_FORMAT="text",
     )
     run_readme_example(env, tmp_path)
+
+
+def postgres_processes(data_dir: Path) -> list[int]:
+    """Pids of PostgreSQL servers whose command line names ``data_dir``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "postgres" in cmdline and str(data_dir) in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def start_dev(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    billing = Path(sys.executable).with_name("billing")
+    command = [str(billing), "dev", "--port", "0"]
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, read_banner(proc, time.monotonic() + 120)
+
+
+def stop_dev(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_billing_dev_stops_its_postgres_on_every_signal_and_starts_again_on_the_same_data(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a free port for the simulator, fixed across the two runs
+        probe.bind(("127.0.0.1", 0))
+        sim_port = probe.getsockname()[1]
+    env = clean_environment()
+    data = tmp_path / "dev-data"
+    env.update(BILLING_DEV_DATA_DIR=str(data), BILLING_DEV_SIMULATOR_PORT=str(sim_port))
+    pgdata = data / "pg"
+    proc, banner = start_dev(env, tmp_path)
+    assert postgres_processes(pgdata), "the embedded PostgreSQL should be running"
+    assert stop_dev(proc, sig) == 0
+    assert postgres_processes(pgdata) == []
+    # A holder that died without a word (SIGKILL, a crash) used to keep PostgreSQL running forever.
+    (pgdata / ".handle_pids.json").write_text(json.dumps([2**22 + 17]))
+    proc, again = start_dev(env, tmp_path)
+    assert stop_dev(proc, signal.SIGINT) == 0
+    assert postgres_processes(pgdata) == []
+    # Instances pointed at the simulator survive a restart: it keeps its port.
+    assert banner["simulator"] == again["simulator"] == f"http://127.0.0.1:{sim_port}"

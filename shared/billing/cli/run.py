@@ -9,7 +9,14 @@ from billing.cli.common import UsageError, emit, positive
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    import os
+
+    from billing.config import get_settings
     from billing.dev.server import run_dev
+    from billing.logs import configure_logging
+
+    if "BILLING_LOG_FORMAT" not in os.environ:  # one readable line per event on a developer's terminal
+        configure_logging(get_settings().log_level, "text", to="stderr", force=True)
 
     return run_dev(args.host, args.port)
 

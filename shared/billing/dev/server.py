@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable
@@ -110,6 +111,22 @@ def _banner(base_url: str, api_key: str, simulator_url: str | None, database_url
     )
 
 
+def _start_simulator(port: int, instances: dict[str, str]) -> Any:
+    """The simulator on its fixed port, or on any free one (with a warning) when that is taken."""
+    from billing.sim.server import start_simulator
+
+    try:
+        return start_simulator(port=port, instances=instances)
+    except OSError as exc:
+        logger.warning(
+            "simulator port %s is taken (%s); using a free one: instances pointed at the old URL need updating",
+            port,
+            type(exc).__name__,
+            extra={"action": "dev.simulator_port_taken", "port": port},
+        )
+        return start_simulator(port=0, instances=instances)
+
+
 def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop: threading.Event | None = None) -> int:
     """Run until Ctrl-C (or ``stop`` is set). Returns the exit code."""
     from werkzeug.serving import make_server
@@ -117,9 +134,12 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     from billing.adapters.broker import queue_names, set_publisher
     from billing.db.migrate import upgrade
     from billing.dev.bootstrap import DEMO_GATEWAY_KEY, DEMO_INSTANCE, ensure_demo
-    from billing.sim.server import start_simulator
 
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a terminal closed, `kill`, a supervisor) must run the same shutdown as Ctrl-C, or the
+        # embedded PostgreSQL outlives us.
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     data_dir = Path(get_settings().dev_data_dir or DATA_DIR)
     data_dir.mkdir(parents=True, exist_ok=True)
     pg_server = None
@@ -139,7 +159,7 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
         gateway_url = get_settings().dev_gateway_url or ""
         gateway_key = get_settings().dev_gateway_api_key.get_secret_value()
     else:
-        sim = start_simulator(instances={DEMO_INSTANCE: DEMO_GATEWAY_KEY})
+        sim = _start_simulator(get_settings().dev_simulator_port, {DEMO_INSTANCE: DEMO_GATEWAY_KEY})
         gateway_url, gateway_key = sim.base_url, DEMO_GATEWAY_KEY
     demo = ensure_demo(gateway_url=gateway_url, gateway_key=gateway_key, data_dir=data_dir)
 
