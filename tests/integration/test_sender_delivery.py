@@ -256,14 +256,14 @@ def test_a_queue_paused_over_midnight_sends_tomorrows_day_count(db: Any, sim: Si
         db, world, 1, template_type="overdue", due_date=date(2026, 11, 20), rendered_on=date(2026, 11, 30)
     )
     (before,) = contacts_of(db, queue_id)
-    assert "há 10 dia(s)" in before.message
+    assert "há 10 dias" in before.message
 
     result = deliver_queue(queue_id, deps=deps(FakeClock(local(2026, 12, 1, 10))))
 
     assert result.outcome == "completed"
     (after,) = contacts_of(db, queue_id)
     (received,) = sim.client.messages()
-    assert "há 11 dia(s)" in received["text"] and received["text"] == after.message
+    assert "há 11 dias" in received["text"] and received["text"] == after.message
     assert after.rendered_on == date(2026, 12, 1) and after.variation_id == before.variation_id
 
 

@@ -121,14 +121,18 @@ def test_own_messages_groups_and_unmappable_senders_are_ignored(
 @pytest.mark.parametrize(
     "text", ["PARAR", "parar", "Párar ", "SAIR", "sair", "STOP", "stop", "CANCELAR", "cancelar", "  Stop!\n"]
 )
-def test_each_default_keyword_suppresses_the_phone_and_sends_nothing(
+def test_each_default_keyword_suppresses_the_phone_and_confirms_it_once(
     client: Any, world: World, gateway: FakeGateway, text: str
 ) -> None:
     answer = post(client, world, upsert(text))
     assert answer.status_code == 200
     assert rows("SELECT phone, reason FROM suppressions") == [(PHONE, "opt-out keyword")]
-    assert rows("SELECT count(*) FROM messages WHERE direction = 'out'")[0][0] == 0
-    assert gateway.sent == []
+    # A new tenant's default confirmation goes back once, and the chat history keeps it.
+    [confirmation] = gateway.sent
+    assert confirmation.phone == PHONE and confirmation.text.startswith("Pronto, você não receberá mais lembretes")
+    assert rows("SELECT count(*) FROM messages WHERE direction = 'out'")[0][0] == 1
+    post(client, world, upsert(text, key_id="again-" + text.strip()))
+    assert len(gateway.sent) == 1  # already suppressed: not confirmed twice
 
 
 @pytest.mark.parametrize("text", ["não quero parar", "stopp", "para", "cancelar o boleto?"])

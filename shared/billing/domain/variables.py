@@ -27,7 +27,9 @@ VARIABLE_EXAMPLES: dict[str, str] = {
     "vencimento": "20/11/2026",
     "data_vencimento": "20/11/2026",
     "dias_atraso": "9",
+    "dias_atraso_texto": "9 dias",
     "dias_para_vencer": "0",
+    "dias_para_vencer_texto": "0 dias",
     "vence_hoje": "false",
     "fatura": "NF-123",
     "invoice_id": "NF-123",
@@ -66,6 +68,13 @@ def _custom(variables: Mapping[str, VariableValue]) -> dict[str, VariableValue]:
     return {key: sanitize_value(value) if isinstance(value, str) else value for key, value in variables.items()}
 
 
+def days_text(days: int | None) -> str | None:
+    """A count of days as a person writes it in Portuguese: "1 dia", "0 dias", "3 dias"."""
+    if days is None:
+        return None
+    return f"{days} dia" if days == 1 else f"{days} dias"
+
+
 def build_context(
     contact: ContactData,
     *,
@@ -102,7 +111,9 @@ def build_context(
         vencimento=due_text,
         data_vencimento=due_text,
         dias_atraso=None if delta is None else max(delta, 0),
+        dias_atraso_texto=days_text(None if delta is None else max(delta, 0)),
         dias_para_vencer=None if delta is None else max(-delta, 0),
+        dias_para_vencer_texto=days_text(None if delta is None else max(-delta, 0)),
         vence_hoje=delta == 0,
         fatura=invoice,
         invoice_id=invoice,

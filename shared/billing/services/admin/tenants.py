@@ -12,7 +12,7 @@ from sqlmodel import Session, col, delete, select
 
 from billing.db.models import BillingConfig, BusinessHoursWindow, ClosedDate, Tenant
 from billing.errors import ConflictError, ValidationFailedError
-from billing.services.admin.default_templates import DEFAULT_TEMPLATES
+from billing.services.admin.default_templates import DEFAULT_OPT_OUT_CONFIRMATION, DEFAULT_TEMPLATES
 from billing.services.admin.lookups import get_config, resolve_instance
 from billing.services.admin.templates import add_template
 
@@ -64,6 +64,7 @@ def create_tenant(
             country=country.upper(),
             subdivision=subdivision.upper() if subdivision else None,
             locale=locale,
+            opt_out_confirmation=DEFAULT_OPT_OUT_CONFIRMATION.format(company=tenant.display_name),
         )
     )
     for weekday in DEFAULT_WEEKDAYS:
