@@ -284,3 +284,20 @@ def test_the_examples_placeholders_do_not_start_in_production(monkeypatch: pytes
     monkeypatch.setenv(variable, values[variable])
     with pytest.raises(ConfigurationError, match=variable):
         load_settings()
+
+
+def test_an_unreachable_database_is_named_without_its_password_with_what_to_do(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+    from billing.db.engine import dispose_engine
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://billing:s3cret-pw@127.0.0.1:1/billing")
+    reset_settings_cache()
+    dispose_engine()
+    try:
+        code, _, err = run(capsys, "tenant", "create", "acme")
+    finally:
+        dispose_engine()
+    assert code == 1 and "database unavailable" in err
+    assert "127.0.0.1:1/billing" in err and "s3cret-pw" not in err and "DATABASE_URL" in err

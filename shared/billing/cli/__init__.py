@@ -17,6 +17,7 @@ from billing.errors import (
     BillingError,
     ConfigurationError,
     ConflictError,
+    DatabaseUnavailableError,
     InvalidTransitionError,
     NotFoundError,
     ValidationFailedError,
@@ -54,9 +55,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValidationFailedError, NotFoundError, ConflictError, InvalidTransitionError) as exc:
         sys.stderr.write(f"billing: {exc}\n")
         return EXIT_USAGE
+    except DatabaseUnavailableError as exc:
+        sys.stderr.write(f"billing: {exc}: {_database_hint(settings.database_url)}\n")
+        return 1
     except BillingError as exc:
         sys.stderr.write(f"billing: {exc}\n")
         return 1
+
+
+def _database_hint(url: str) -> str:
+    """Where we tried (never the password) and what to do about it."""
+    from sqlalchemy.engine import make_url
+
+    from billing.db.engine import sqlalchemy_url
+
+    try:
+        shown = make_url(sqlalchemy_url(url)).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say so rather than echo it
+        shown = "an unreadable DATABASE_URL"
+    return (
+        f"tried {shown}. Is PostgreSQL running there? Set DATABASE_URL to the right database "
+        "(`make dev` prints the export line for its embedded one)."
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
