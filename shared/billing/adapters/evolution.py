@@ -92,8 +92,11 @@ class EvolutionClient:
     def _timeout(self, delay_ms: int) -> httpx.Timeout:
         # The gateway holds the call for the whole typing delay: the read timeout must outlast it.
         read = max(self.config.read_timeout_s, delay_ms / 1000 + 5) if delay_ms > 0 else self.config.read_timeout_s
+        return self._timeouts(read)
+
+    def _timeouts(self, read_s: float) -> httpx.Timeout:
         connect = self.config.connect_timeout_s
-        return httpx.Timeout(connect=connect, read=read, write=read, pool=connect)
+        return httpx.Timeout(connect=connect, read=read_s, write=read_s, pool=connect)
 
     def _body(self, number: str, text: str, delay_ms: int) -> dict[str, Any]:
         if self.config.api_version == "v1":
@@ -164,12 +167,8 @@ class EvolutionClient:
         """The instance's live connection state; ``unreachable`` when the gateway cannot tell us in
         ``timeout_s`` (default: the configured read timeout)."""
         read = self.config.read_timeout_s if timeout_s is None else min(timeout_s, self.config.read_timeout_s)
-        connect = self.config.connect_timeout_s
         try:
-            response = self._http.get(
-                f"/instance/connectionState/{self._path}",
-                timeout=httpx.Timeout(connect=connect, read=read, write=read, pool=connect),
-            )
+            response = self._http.get(f"/instance/connectionState/{self._path}", timeout=self._timeouts(read))
         except httpx.HTTPError as exc:
             logger.warning(
                 "gateway health check failed: %s",

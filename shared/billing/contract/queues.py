@@ -10,7 +10,6 @@ from typing import Literal, TypedDict
 from billing.errors import PermissionDeniedError
 
 ControlAction = Literal["pause", "resume", "cancel"]
-CONTROL_ACTIONS: tuple[ControlAction, ...] = ("pause", "resume", "cancel")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ receipt locks its contact and only ever raises its level).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -77,15 +78,18 @@ def catch_up_receipts(*, session: Session, now: datetime, batch: int) -> int:
     return moved
 
 
-def purge_receipts(*, session: Session, now: datetime) -> int:
-    result = session.execute(_PURGE_RECEIPTS, {"before": now - RECEIPT_RETENTION})
+def _deleted(result: Any) -> int:
+    """Rows a DELETE removed."""
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def purge_receipts(*, session: Session, now: datetime) -> int:
+    return _deleted(session.execute(_PURGE_RECEIPTS, {"before": now - RECEIPT_RETENTION}))
 
 
 def purge_rate_limits(*, session: Session, now: datetime) -> int:
     """Delete the rate-limit windows that are over (the guard only ever counts the current one)."""
-    result = session.execute(_PURGE_RATE_LIMITS, {"now": now})
-    return int(getattr(result, "rowcount", 0) or 0)
+    return _deleted(session.execute(_PURGE_RATE_LIMITS, {"now": now}))
 
 
 # Retention (LGPD minimisation): what is older than the tenant's retention_days goes, one bounded batch
@@ -134,6 +138,5 @@ def purge_retained(*, session: Session, now: datetime, batch: int = RETENTION_BA
     """Delete one batch of each kind of data past its tenant's retention; returns rows deleted."""
     deleted = 0
     for statement in (_PURGE_CONTACTS, _PURGE_MESSAGES, _PURGE_CONVERSATIONS, _PURGE_AUDIT):
-        result = session.execute(statement, {"now": now, "batch": batch})
-        deleted += int(getattr(result, "rowcount", 0) or 0)
+        deleted += _deleted(session.execute(statement, {"now": now, "batch": batch}))
     return deleted
