@@ -100,8 +100,9 @@ async def throttle_next(request: web.Request) -> web.Response:
 
 async def set_latency(request: web.Request) -> web.Response:
     body = await _json(request)
-    request.app[STATE_KEY].set_latency(int(body.get("ms", 0)), body.get("instance"))
-    return web.json_response({"ms": int(body.get("ms", 0)), "instance": body.get("instance")})
+    ms, jitter = int(body.get("ms", 0)), int(body.get("jitter_ms", 0))
+    request.app[STATE_KEY].set_latency(ms, body.get("instance"), jitter_ms=jitter)
+    return web.json_response({"ms": ms, "jitter_ms": jitter, "instance": body.get("instance")})
 
 
 async def mark_numbers(request: web.Request) -> web.Response:

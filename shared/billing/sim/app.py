@@ -68,6 +68,7 @@ def _down(sim: SimState, number: str) -> web.Response:
 
 
 async def send_text(request: web.Request) -> web.Response:
+    arrived = time.time()
     sim, guarded = _guard(request)
     with sim.lock:
         sim.send_requests += 1
@@ -93,12 +94,12 @@ async def send_text(request: web.Request) -> web.Response:
         jid = number if "@" in number else f"{number}@s.whatsapp.net"
         return error(400, [{"jid": jid, "exists": False, "number": number}])
     delay = body.get("delay") if isinstance(body.get("delay"), int) else 0
-    hold_ms = min(_MAX_HOLD_MS, sim.latency_ms + instance.latency_ms + max(0, delay))
+    hold_ms = min(_MAX_HOLD_MS, sim.hold_ms(instance, delay))
     if hold_ms > 0:
         await asyncio.sleep(hold_ms / 1000)
         if instance.state != "open":  # went down while "typing"
             return _down(sim, number)
-    message = sim.record(instance.name, number, body["text"], delay)
+    message = sim.record(instance.name, number, body["text"], delay, arrived_wall=arrived)
     request.app[WEBHOOKS_KEY].message_sent(instance, message)
     return web.json_response(
         {

@@ -76,8 +76,9 @@ class SimulatorClient:
         body = {"count": count, "retry_after": retry_after, "http_date": http_date, "instance": instance}
         self._call("POST", "/throttle", body)
 
-    def set_latency(self, ms: int, *, instance: str | None = None) -> None:
-        self._call("POST", "/latency", {"ms": ms, "instance": instance})
+    def set_latency(self, ms: int, *, instance: str | None = None, jitter_ms: int = 0) -> None:
+        """Hold sends ``ms`` (+- ``jitter_ms`` when global) before answering, like a real gateway."""
+        self._call("POST", "/latency", {"ms": ms, "instance": instance, "jitter_ms": jitter_ms})
 
     def mark_not_on_whatsapp(self, numbers: Iterable[str], *, on_whatsapp: bool = False) -> None:
         self._call("POST", "/numbers", {"numbers": list(numbers), "on_whatsapp": on_whatsapp})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -53,6 +54,8 @@ class Message:
     received_monotonic: float
     received_wall: float
     delay_ms: int
+    # When the request arrived (before any simulated latency): what pacing is measured against.
+    arrived_wall: float = 0.0
 
 
 def new_message_id() -> str:
@@ -72,6 +75,7 @@ class SimState:
         self.not_on_whatsapp: set[str] = set()
         self.known_numbers: set[str] = set()  # the gateway's IsOnWhatsapp cache
         self.latency_ms = 0
+        self.latency_jitter_ms = 0
         self.global_failures: deque[ScriptedFailure] = deque()
         self.webhook_log: list[dict[str, Any]] = []
         self.send_requests = 0
@@ -128,12 +132,19 @@ class SimState:
                 return self.global_failures.popleft()
             return None
 
-    def set_latency(self, ms: int, instance: str | None = None) -> None:
+    def set_latency(self, ms: int, instance: str | None = None, *, jitter_ms: int = 0) -> None:
+        """Hold every send ``ms`` (plus or minus up to ``jitter_ms``, global only) before answering."""
         with self.lock:
             if instance:
                 self.instances[instance].latency_ms = ms
             else:
                 self.latency_ms = ms
+                self.latency_jitter_ms = max(0, jitter_ms)
+
+    def hold_ms(self, instance: Instance, delay_ms: int) -> float:
+        jitter = self.latency_jitter_ms
+        spread = random.uniform(-jitter, jitter) if jitter else 0.0
+        return max(0.0, self.latency_ms + spread) + instance.latency_ms + max(0, delay_ms)
 
     def mark_numbers(self, numbers: list[str], *, on_whatsapp: bool) -> None:
         with self.lock:
@@ -151,9 +162,14 @@ class SimState:
 
     # --- messages ----------------------------------------------------------------------------------
 
-    def record(self, instance: str, number: str, text: str, delay_ms: int) -> Message:
+    def record(
+        self, instance: str, number: str, text: str, delay_ms: int, *, arrived_wall: float | None = None
+    ) -> Message:
         jid = number if "@" in number else f"{number}@s.whatsapp.net"
-        message = Message(instance, number, jid, text, new_message_id(), time.monotonic(), time.time(), delay_ms)
+        now = time.time()
+        message = Message(
+            instance, number, jid, text, new_message_id(), time.monotonic(), now, delay_ms, arrived_wall or now
+        )
         with self.lock:
             self.messages.append(message)
             self.known_numbers.add(number)
@@ -181,4 +197,5 @@ class SimState:
             self.global_failures.clear()
             self.webhook_log.clear()
             self.latency_ms = 0
+            self.latency_jitter_ms = 0
             self.send_requests = 0
