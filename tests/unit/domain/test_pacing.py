@@ -123,3 +123,14 @@ def test_estimate_counts_real_seconds_across_a_dst_change() -> None:
     eta = estimate_completion(121, start=start, per_minute=1, hours=None)
     assert eta.timestamp() - start.timestamp() == 120 * 60
     assert eta == datetime(2026, 3, 8, 4, 0, tzinfo=ny)
+
+
+def test_the_estimate_uses_the_mean_gap_with_jitter_not_the_bare_interval() -> None:
+    start = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+    bare = estimate_completion(1000, start=start, per_minute=20, hours=None)
+    jittered = estimate_completion(1000, start=start, per_minute=20, hours=None, jitter_s=2.0)
+    assert (bare - start).total_seconds() == 999 * 3  # 999 gaps of 3 s
+    assert (jittered - start).total_seconds() == 999 * 4  # 999 gaps of 4 s on average: 66.6 minutes
+    # Work queued ahead on the instance goes first, then the daily cap stops the day.
+    ahead = estimate_completion(10, start=start, per_minute=60, hours=None, backlog=50, daily_cap=55)
+    assert ahead.astimezone(UTC).date() > start.date()

@@ -100,6 +100,7 @@ def _eta(
             n,
             start=start,
             per_minute=config.throttle_per_minute,
+            jitter_s=config.jitter_s,
             hours=hours,
             daily_cap=config.daily_cap,
             backlog=instance.backlog,
@@ -153,7 +154,7 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
     _check_window(scheduled, valid_until, now)
     template = store.find_template(tenant, ttype.value, envelope.template, session=session)
     today = runtime.today(now)
-    instance = store.find_instance(tenant, envelope.instance, today=today, session=session)
+    instance = store.find_instance(tenant, envelope.instance, today=today, priority=ttype.priority, session=session)
 
     candidates, rejections = validate_contacts(
         envelope.contacts,

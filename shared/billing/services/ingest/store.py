@@ -35,14 +35,16 @@ _TEMPLATE = sa.text(
     ORDER BY v.position
     """
 )
-# The instance and its backlog: claimable contacts of its queues that are not finished or cancelled.
+# The instance and its backlog: the contacts dispatch will send before a new queue of this priority
+# (its queues of the same or a higher priority that are not finished or cancelled; a lower priority
+# waits behind the new queue).
 _INSTANCE = sa.text(
     """
     SELECT i.id, i.name, i.daily_count, i.daily_count_date,
            (SELECT count(*) FROM billing_contacts c JOIN billing_queues q ON q.id = c.queue_id
-            WHERE q.instance_id = i.id AND q.tenant_id = :tenant
+            WHERE q.instance_id = i.id AND q.tenant_id = :tenant AND q.priority >= :priority
               AND q.status NOT IN ('completed', 'cancelled', 'failed')
-              AND c.status IN ('pending', 'pending_retry')) AS backlog
+              AND c.status IN ('pending', 'pending_retry', 'sending')) AS backlog
     FROM whatsapp_instances i LEFT JOIN billing_configs b ON b.tenant_id = i.tenant_id
     WHERE i.tenant_id = :tenant AND ((:name IS NULL AND i.id = b.default_instance_id) OR i.name = :name)
     """
@@ -133,8 +135,10 @@ def find_template(tenant_id: uuid.UUID, template_type: str, name: str | None, *,
     )
 
 
-def find_instance(tenant_id: uuid.UUID, name: str | None, *, today: date, session: Session) -> InstanceChoice:
-    row = session.execute(_INSTANCE, {"tenant": tenant_id, "name": name}).first()
+def find_instance(
+    tenant_id: uuid.UUID, name: str | None, *, today: date, priority: int, session: Session
+) -> InstanceChoice:
+    row = session.execute(_INSTANCE, {"tenant": tenant_id, "name": name, "priority": priority}).first()
     if row is None:
         raise NotFoundError(f"instance {name!r} not found" if name else "the tenant has no default instance")
     sent_today = int(row.daily_count or 0) if row.daily_count_date == today else 0

@@ -104,6 +104,7 @@ def _eta(row: Any, pending: int, *, runtime_of: RuntimeOf, now: datetime) -> dat
             pending,
             start=start,
             per_minute=runtime.config.throttle_per_minute,
+            jitter_s=runtime.config.jitter_s,
             hours=hours,
             daily_cap=runtime.config.daily_cap,
         )
