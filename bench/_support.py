@@ -11,8 +11,32 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def start_simulator() -> tuple[Any, str]:
+    """The gateway simulator in its own process (so it does not share the benchmark's interpreter
+    lock); its process and base URL."""
+    import multiprocessing
+    import time
+
+    import httpx
+    from billing.sim.server import serve
+
+    port = free_port()
+    process = multiprocessing.Process(target=serve, kwargs={"port": port}, daemon=True)
+    process.start()
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(base_url + "/", timeout=0.5)
+            return process, base_url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError("simulator did not start")
 
 
 def free_port() -> int:
@@ -51,3 +75,32 @@ def scratch_database(*, keep: bool = False) -> Iterator[str]:
             sys.stderr.write(f"kept database {name}\n")
         else:
             admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def claim_limit_rate(url: str, *, seconds: float = 2.0) -> float:
+    """This machine's bare one-row claim-and-commit rate against ``url``'s server: a psycopg2 loop that
+    claims one row with ``FOR UPDATE SKIP LOCKED`` and commits, the floor of any sender's per-message cost.
+    Benchmarks report their own rate as a ratio to it, since machines differ by more than 2x."""
+    import time
+
+    import psycopg2
+
+    conn = psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE claim_probe (id serial PRIMARY KEY, claimed boolean NOT NULL DEFAULT false)")
+            cur.execute("INSERT INTO claim_probe (claimed) SELECT false FROM generate_series(1, 200000)")
+        conn.commit()
+        claimed = 0
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            while time.perf_counter() - started < seconds:
+                cur.execute(
+                    "UPDATE claim_probe SET claimed = true WHERE id = (SELECT id FROM claim_probe WHERE NOT claimed"
+                    " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id"
+                )
+                conn.commit()
+                claimed += 1
+        return claimed / (time.perf_counter() - started)
+    finally:
+        conn.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -26,9 +25,9 @@ def acme(gateway_sim: Any) -> TenantSetup:
 
 
 def start_sender(queue_id: str) -> threading.Thread:
-    from billing.services.delivery.sender import deliver_queue
+    from billing.services.delivery.sender import serve
 
-    thread = threading.Thread(target=deliver_queue, args=(uuid.UUID(queue_id),), daemon=True)
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     return thread
 

@@ -6,7 +6,6 @@ simulator over HTTP. The multi-process items (2, 6, 7) are in test_sender_proces
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,10 +16,12 @@ from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import get_settings
 from billing.services import admin
 from billing.services.delivery.deps import SenderDeps
-from billing.services.delivery.sender import deliver_queue
+from billing.services.delivery.sender import serve
+from billing.services.sweep.sweeper import check_recovery
 from billing.services.tenants import forget_tenant
 from billing.sim.server import SimulatorHandle
 from billing.testing import FakeClock, InMemoryBroker
+from support.delivery import deliver as deliver_queue
 from support.factories import World, contacts_of, make_queue, make_world, phone_of, queue_row, status_counts
 
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -51,8 +52,19 @@ def test_a_thousand_contacts_complete_exactly_once_with_continuations_through_ra
     queue_id = make_queue(db, world, 1000)
     reset_publisher()
     publisher = PikaPublisher(RABBITMQ_URL, prefix=broker_prefix)
+    clock = FakeClock(MONDAY_10H)
+    budget_s = 1.0
+    # Each invocation's budget runs out (the fake clock's monotonic time moves one second per message).
+    clock_monotonic = clock.monotonic
+
+    def ticking() -> float:
+        clock.advance(budget_s / 150)
+        return clock_monotonic()
+
+    clock.monotonic = ticking  # type: ignore[method-assign]
     sender = SenderDeps(
-        settings=get_settings().model_copy(update={"pacing_disabled": True}),
+        settings=get_settings().model_copy(update={"pacing_disabled": True, "function_budget_s": budget_s}),
+        clock=clock,
         publisher=lambda: publisher,
         stop_requested=lambda: False,
     )
@@ -60,22 +72,21 @@ def test_a_thousand_contacts_complete_exactly_once_with_continuations_through_ra
     channel = connection.channel()
     invocations = 0
     try:
-        result = deliver_queue(queue_id, deps=sender)
+        result = serve(deps=sender)
         invocations += 1
-        while result.outcome == "continued":
+        while result.outcome == "budget":
             # The continuation really went through RabbitMQ: take it from the resume queue and obey it.
             method, _, body = channel.basic_get(queue_names(broker_prefix).resume, auto_ack=True)
             assert method is not None, "continuation token missing"
             token = Token.from_bytes(body)
-            assert token.queue_id == str(queue_id) and token.reason == "continuation"
-            result = deliver_queue(uuid.UUID(token.queue_id), deps=sender)
+            assert token.kind == "queue" and token.reason == "continuation:budget"
+            result = serve(deps=sender)
             invocations += 1
     finally:
         connection.close()
         publisher.close()
-    assert result.outcome == "completed"
-    # batch_size 100: long queues yield to others; the 11th invocation finds nothing left and completes.
-    assert invocations == 11
+    assert result.outcome == "idle"
+    assert invocations > 2  # the budget really cut invocations short, and each carried on
     received = sim.client.messages(world.instance_name)
     assert len(received) == 1000
     contacts = contacts_of(db, queue_id)
@@ -85,7 +96,7 @@ def test_a_thousand_contacts_complete_exactly_once_with_continuations_through_ra
     assert all(c.status == "sent" and c.provider_message_id and c.sent_at for c in contacts)
     queue = queue_row(db, queue_id)
     assert (queue.status, queue.sent, queue.failed, queue.unknown, queue.total) == ("completed", 1000, 0, 0, 1000)
-    assert queue.completed_at is not None and queue.processing_by is None and queue.published_at is not None
+    assert queue.completed_at is not None
     history = db.exec(
         __import__("sqlalchemy").text(
             "SELECT count(*) FILTER (WHERE NOT is_open), count(*) FROM conversations WHERE tenant_id = :t"
@@ -145,18 +156,18 @@ def test_closing_time_pauses_until_the_next_opening_skipping_a_holiday_and_a_res
     )
     sender = deps(clock, pacing_disabled=False)
 
-    first = deliver_queue(queue_id, deps=sender)
+    deliver_queue(queue_id, deps=sender)
 
     queue = queue_row(db, queue_id)
-    assert first.outcome == "parked" and queue.status == "paused_business_hours"
+    assert queue.status == "paused_business_hours"
     assert queue.resume_at == local(2026, 12, 28, 8)
-    assert queue.processing_by is None and queue.sent == 8  # 17:59:52 .. 17:59:59, one a second
+    assert queue.sent == 8  # 17:59:52 .. 17:59:59, one a second
     assert status_counts(db, queue_id) == {"sent": 8, "pending": 12}
 
     clock.set(local(2026, 12, 28, 8, 0, 1))
     second = deliver_queue(queue_id, deps=sender)
 
-    assert second.outcome == "completed"
+    assert second.status == "completed"
     assert queue_row(db, queue_id).sent == 20
     assert len({m["number"] for m in sim.client.messages()}) == 20 == len(sim.client.messages())
 
@@ -172,10 +183,10 @@ def test_an_instance_going_down_parks_the_queue_without_losing_or_charging_a_mes
     sender = deps()
     sender.gateway = hook.wrap
 
-    first = deliver_queue(queue_id, deps=sender)
+    deliver_queue(queue_id, deps=sender)
 
     queue = queue_row(db, queue_id)
-    assert first.outcome == "parked" and queue.status == "instance_down" and queue.processing_by is None
+    assert queue.status == "instance_down"
     contacts = contacts_of(db, queue_id)
     assert [c.status for c in contacts].count("sent") == 3
     assert all(c.attempts == 0 and c.status == "pending" for c in contacts if c.status != "sent")
@@ -184,7 +195,9 @@ def test_an_instance_going_down_parks_the_queue_without_losing_or_charging_a_mes
 
     sim.client.set_state(world.instance_name, "open")
     sender.gateway = deps().gateway
-    assert deliver_queue(queue_id, deps=sender).outcome == "completed"
+    assert deliver_queue(queue_id, deps=sender).status == "instance_down"  # dispatch leaves it to recovery
+    check_recovery(str(world.instance_id), publisher=InMemoryBroker())  # the sweeper's health check
+    assert deliver_queue(queue_id, deps=sender).status == "completed"
     received = sim.client.messages()
     assert sorted(m["number"] for m in received) == sorted(c.phone.lstrip("+") for c in contacts)
 
@@ -206,17 +219,18 @@ def test_transient_errors_are_retried_with_backoff_and_an_invalid_number_fails_a
 
     result = deliver_queue(queue_id, deps=deps(clock, retry_base_s=2, retry_max_s=4, max_inline_wait_s=60))
 
-    assert result.outcome == "completed"
+    assert result.status == "completed"
     contacts = contacts_of(db, queue_id)
-    assert [c.status for c in contacts] == ["sent", "sent", "sent", "failed", "sent"]
-    assert [c.attempts for c in contacts] == [2, 2, 2, 1, 1]
+    # "Timed Out" and 502 may mean the gateway sent it: unknown, never retried (no second reminder).
+    assert [c.status for c in contacts] == ["unknown", "unknown", "sent", "failed", "sent"]
+    assert [c.attempts for c in contacts] == [1, 1, 2, 1, 1]
     assert contacts[3].last_error == "number is not on WhatsApp"
-    assert "Timed Out" in contacts[0].last_error  # the error that caused the retry is kept
+    assert "Timed Out" in contacts[0].last_error and "delivery unknown" in contacts[1].last_error
     # The 429 asked for 7 s: its retry never went earlier, whatever the (shorter) backoff said.
     assert (contacts[2].sent_at - MONDAY_10H).total_seconds() >= 7
-    assert (contacts[0].sent_at - MONDAY_10H).total_seconds() < 7  # backoff alone was shorter
     queue = queue_row(db, queue_id)
-    assert (queue.sent, queue.failed, queue.status) == (4, 1, "completed")
+    assert (queue.sent, queue.failed, queue.unknown, queue.status) == (2, 1, 2, "completed")
+    assert sim.client.send_requests() == 6  # five first attempts and one retry
 
 
 def test_retries_exhausted_fail_the_contact_with_the_last_error(db: Any, sim: SimulatorHandle, world: World) -> None:
@@ -226,26 +240,33 @@ def test_retries_exhausted_fail_the_contact_with_the_last_error(db: Any, sim: Si
 
     result = deliver_queue(queue_id, deps=deps(clock, max_attempts=3, retry_base_s=1, max_inline_wait_s=60))
 
-    assert result.outcome == "completed"
+    assert result.status == "completed"
     (contact,) = contacts_of(db, queue_id)
     assert (contact.status, contact.attempts) == ("failed", 3)
     assert contact.last_error.startswith("gave up after 3 attempts: ") and "Service Unavailable" in contact.last_error
     assert sim.client.send_requests() == 3 and sim.client.messages() == []
 
 
-def test_a_retry_far_away_parks_the_queue_pending_until_it_is_due(db: Any, sim: SimulatorHandle, world: World) -> None:
+def test_a_retry_far_away_ends_the_invocation_and_the_sweeper_wakes_dispatch_when_due(
+    db: Any, sim: SimulatorHandle, world: World
+) -> None:
+    from billing.db import dispatch as dispatch_sql
+    from billing.db.engine import core_connection
+
     clock = FakeClock(MONDAY_10H)
     queue_id = make_queue(db, world, 1)
     sim.client.throttle_next(1, retry_after=600)
 
     result = deliver_queue(queue_id, deps=deps(clock, max_inline_wait_s=20))
 
-    queue = queue_row(db, queue_id)
-    assert result.outcome == "parked"
-    assert (queue.status, queue.paused_reason) == ("pending", "retry")
-    assert queue.resume_at >= MONDAY_10H + timedelta(seconds=600) and queue.published_at is not None
-    clock.advance(601)
-    assert deliver_queue(queue_id, deps=deps(clock)).outcome == "completed"
+    assert result.outcome == "idle" and result.status == "running"  # nothing held while it waits
+    (contact,) = contacts_of(db, queue_id)
+    assert contact.status == "pending_retry" and contact.next_attempt_at >= MONDAY_10H + timedelta(seconds=600)
+    with core_connection() as conn:
+        assert not dispatch_sql.any_due(conn, now=clock.now())
+        clock.advance(601)
+        assert dispatch_sql.any_due(conn, now=clock.now())  # the sweeper's tick now wakes dispatch
+    assert deliver_queue(queue_id, deps=deps(clock)).status == "completed"
 
 
 # --- 5b. truth at send time ------------------------------------------------------------------------------
@@ -260,7 +281,7 @@ def test_a_queue_paused_over_midnight_sends_tomorrows_day_count(db: Any, sim: Si
 
     result = deliver_queue(queue_id, deps=deps(FakeClock(local(2026, 12, 1, 10))))
 
-    assert result.outcome == "completed"
+    assert result.status == "completed"
     (after,) = contacts_of(db, queue_id)
     (received,) = sim.client.messages()
     assert "há 11 dias" in received["text"] and received["text"] == after.message
@@ -276,8 +297,8 @@ def test_an_upcoming_reminder_past_its_due_date_and_contacts_past_valid_until_ex
     late = make_queue(db, world, 2, valid_until=local(2026, 12, 2, 9), first_phone=10)
     clock = FakeClock(local(2026, 12, 2, 10))
 
-    assert deliver_queue(upcoming, deps=deps(clock)).outcome == "completed"
-    assert deliver_queue(late, deps=deps(clock)).outcome == "completed"
+    assert deliver_queue(upcoming, deps=deps(clock)).status == "completed"
+    assert deliver_queue(late, deps=deps(clock)).status == "completed"
 
     assert sim.client.send_requests() == 0
     for queue_id in (upcoming, late):
@@ -293,7 +314,7 @@ def test_an_opted_out_phone_is_skipped(db: Any, sim: SimulatorHandle, world: Wor
     db.commit()
     queue_id = make_queue(db, world, 3)
 
-    assert deliver_queue(queue_id, deps=deps()).outcome == "completed"
+    assert deliver_queue(queue_id, deps=deps()).status == "completed"
 
     assert [c.status for c in contacts_of(db, queue_id)] == ["sent", "skipped", "sent"]
     assert phone_of(2).lstrip("+") not in {m["number"] for m in sim.client.messages()}
@@ -320,12 +341,14 @@ def test_a_pause_from_the_control_function_stops_the_loop_before_the_next_send(
     result = deliver_queue(queue_id, deps=sender)
 
     queue = queue_row(db, queue_id)
-    assert result.outcome == "stopped" and queue.status == "paused" and queue.processing_by is None
+    assert result.outcome == "idle" and queue.status == "paused"
     assert queue.sent == 2 and len(sim.client.messages()) == 2  # the in-flight one was recorded, no third
-    assert deliver_queue(queue_id, deps=deps()).outcome == "not_claimed"
+    assert deliver_queue(queue_id, deps=deps()).sent == 0
 
 
 def test_the_daily_cap_parks_the_queue_until_the_next_day(db: Any, sim: SimulatorHandle, world: World) -> None:
+    import sqlalchemy as sa
+
     tenant = admin.resolve_tenant(world.tenant_name, session=db)
     admin.set_config(tenant, session=db, daily_cap=3, throttle_per_minute=600, jitter_s=0)
     db.commit()
@@ -336,24 +359,33 @@ def test_the_daily_cap_parks_the_queue_until_the_next_day(db: Any, sim: Simulato
     result = deliver_queue(queue_id, deps=deps(clock, pacing_disabled=False))
 
     queue = queue_row(db, queue_id)
-    assert result.outcome == "parked" and (queue.status, queue.paused_reason) == ("pending", "daily_cap")
-    assert queue.resume_at == local(2026, 12, 1, 0) and queue.sent == 3  # notifications: local midnight
+    assert result.outcome == "idle" and queue.sent == 3 and queue.status == "running"
+    # The instance's next slot moved to the tenant's next local midnight; nothing is held meanwhile.
+    slot = db.exec(
+        sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i"), params={"i": str(world.instance_id)}
+    ).scalar()
+    assert slot == local(2026, 12, 1, 0) and status_counts(db, queue_id) == {"sent": 3, "pending": 2}
     clock.set(local(2026, 12, 1, 0, 0, 1))
-    assert deliver_queue(queue_id, deps=deps(clock, pacing_disabled=False)).outcome == "completed"
+    assert deliver_queue(queue_id, deps=deps(clock, pacing_disabled=False)).status == "completed"
 
 
-def test_a_second_token_for_a_leased_queue_claims_nothing(db: Any, sim: SimulatorHandle, world: World) -> None:
-    import sqlalchemy as sa
+def test_a_second_token_while_dispatch_runs_in_this_process_only_nudges_it(
+    db: Any, sim: SimulatorHandle, world: World
+) -> None:
+    import threading
 
-    queue_id = make_queue(db, world, 2)
-    db.exec(
-        sa.text(
-            "UPDATE billing_queues SET status = 'running', processing_by = 'other', "
-            "lease_expires_at = now() + interval '1 minute' WHERE id = :q"
-        ),
-        params={"q": str(queue_id)},
-    )
-    db.commit()
+    from billing.services.delivery.dispatch import dispatch
 
-    assert deliver_queue(queue_id, deps=deps()).outcome == "not_claimed"
-    assert sim.client.send_requests() == 0
+    queue_id = make_queue(db, world, 30)
+    sim.client.set_latency(20)
+    first: list[Any] = []
+    runner = threading.Thread(target=lambda: first.append(dispatch(deps=deps())))
+    runner.start()
+    deadline = __import__("time").monotonic() + 10
+    while sim.client.send_requests() == 0:
+        assert __import__("time").monotonic() < deadline
+    second = dispatch(deps=deps())
+    runner.join(30)
+    assert second.outcome == "nudged" and second.sent == 0
+    assert first[0].outcome == "idle" and first[0].sent == 30
+    assert queue_row(db, queue_id).status == "completed" and sim.client.send_requests() == 30

@@ -1,5 +1,5 @@
-"""The sender's database functions (migration 0005) spell out status lists that ``billing.db.claims``
-derives from ``billing.domain.states``; if the state machine changes, this says the functions must too."""
+"""The sender's database functions (migration 0008) spell out status lists that ``billing.domain.states``
+defines; if the state machine changes, this says the functions must too."""
 
 from __future__ import annotations
 
@@ -13,18 +13,22 @@ def function_body(name: str) -> str:
         return str(conn.execute(sa.text("SELECT pg_get_functiondef(CAST(:n AS regproc))"), {"n": name}).scalar_one())
 
 
-def test_the_claim_function_picks_exactly_the_claimable_statuses(database_url: str) -> None:
-    from billing.db import claims
+def test_the_dispatch_function_claims_exactly_the_claimable_statuses(database_url: str) -> None:
     from billing.domain.states import CONTACT_CLAIMABLE, ContactStatus
 
-    body = function_body("billing_claim_contact")
-    assert f"c.status IN ({claims._CLAIMABLE_CONTACTS})" in body
+    body = function_body("billing_dispatch")
+    listed = ", ".join(f"'{s.value}'" for s in sorted(CONTACT_CLAIMABLE))
+    assert f"bc.status IN ({listed})" in body
     assert {s.value for s in CONTACT_CLAIMABLE} == {"pending", "pending_retry"}
-    assert f"status = '{ContactStatus.SENDING.value}'" in body
+    assert f"SET status = '{ContactStatus.SENDING.value}', claimed_by = p_claim" in body
+    assert "FOR NO KEY UPDATE OF i SKIP LOCKED" in body  # replicas split due instances, never wait
 
 
-def test_the_outcome_function_only_records_a_contact_still_sending(database_url: str) -> None:
-    from billing.domain.states import ContactStatus
+def test_the_outcome_function_only_records_a_contact_still_sending_under_its_claim(database_url: str) -> None:
+    from billing.domain.states import CONTACT_CLAIMABLE, ContactStatus
 
-    body = function_body("billing_record_outcome")
-    assert f"status = '{ContactStatus.SENDING.value}' AND claimed_by = p_token" in body
+    body = function_body("billing_record_send")
+    assert f"status = '{ContactStatus.SENDING.value}' AND claimed_by = p_claim" in body
+    done = function_body("billing_complete_if_done")
+    still_open = ", ".join(f"'{s.value}'" for s in sorted({*CONTACT_CLAIMABLE, ContactStatus.SENDING}))
+    assert f"status IN ({still_open})" in done

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from billing.config import get_settings
 from billing.services.delivery.deps import SenderDeps
-from billing.services.delivery.sender import deliver_queue
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
+from support.delivery import deliver as deliver_queue
 from support.factories import World, make_queue, make_world, queue_row
 
 

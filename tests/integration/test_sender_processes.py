@@ -22,10 +22,10 @@ from billing.adapters.broker import Token, queue_names
 from billing.config import get_settings
 from billing.services import admin
 from billing.services.delivery.deps import SenderDeps
-from billing.services.delivery.sender import deliver_queue
 from billing.services.tenants import forget_tenant
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
+from support.delivery import deliver as deliver_queue
 from support.factories import World, contacts_of, make_queue, make_world, queue_row
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,16 +109,22 @@ def wait_for(condition: Any, timeout_s: float = 30.0) -> None:
 
 
 def finish_in_process(queue_id: uuid.UUID) -> str:
+    """One in-process sender invocation (it serves every due slot); the queue's status afterwards."""
     broker = InMemoryBroker()
     deps = SenderDeps(
         settings=get_settings().model_copy(update={"pacing_disabled": True}),
         publisher=lambda: broker,
         stop_requested=lambda: False,
     )
-    result = deliver_queue(queue_id, deps=deps)
-    while result.outcome == "continued":
-        result = deliver_queue(queue_id, deps=deps)
-    return result.outcome
+    return deliver_queue(queue_id, deps=deps).status
+
+
+def settle_stale_claims(lease_s: float) -> Any:
+    """The sweeper's stale step with a short claim timeout."""
+    from billing.services.sweep.sweeper import run_stale
+
+    settings = get_settings().model_copy(update={"lease_s": lease_s})
+    return run_stale(settings=settings, publisher=InMemoryBroker())
 
 
 def test_two_sender_processes_share_the_instance_pace_and_never_send_a_contact_twice(
@@ -154,7 +160,7 @@ def test_a_sender_killed_mid_queue_is_finished_by_the_next_token_without_duplica
 ) -> None:
     queue_id = make_queue(db, world, 30)
     sim.client.set_latency(150)
-    sender = SenderProcess(BILLING_LEASE_S="2", BILLING_HEARTBEAT_S="0.5", BILLING_PACING_DISABLED="true")
+    sender = SenderProcess(BILLING_LEASE_S="2", BILLING_PACING_DISABLED="true")
     results: list[Any] = []
     try:
         sender.post(token_for(queue_id), results)
@@ -163,11 +169,17 @@ def test_a_sender_killed_mid_queue_is_finished_by_the_next_token_without_duplica
     finally:
         sender.stop()  # SIGKILL to the whole process tree
     sim.client.set_latency(0)
-    assert deliver_queue(queue_id, deps=SenderDeps(stop_requested=lambda: False)).outcome == "not_claimed"
+    killed_at = len(sim.client.messages())
+    # No lease to wait for: the next invocation carries on at once; only the call in flight is left.
+    finish_in_process(queue_id)
+    in_flight = [c for c in contacts_of(db, queue_id) if c.status == "sending"]
+    assert len(in_flight) <= 1, "more than the one call in flight was left claimed"
 
-    time.sleep(2.2)  # the dead worker's lease expires
-    assert finish_in_process(queue_id) == "completed"
-
+    time.sleep(2.2)  # the dead worker's claim outlives BILLING_LEASE_S
+    summary = settle_stale_claims(2.0)
+    assert summary.unknown_contacts == len(in_flight)
+    assert queue_row(db, queue_id).status == "completed"
+    assert killed_at >= 5
     received = [m["number"] for m in sim.client.messages()]
     assert len(received) == len(set(received)), "a contact was sent twice"
     statuses = [c.status for c in contacts_of(db, queue_id)]
@@ -177,7 +189,7 @@ def test_a_sender_killed_mid_queue_is_finished_by_the_next_token_without_duplica
     assert (queue.status, queue.sent, queue.unknown) == ("completed", statuses.count("sent"), statuses.count("unknown"))
 
 
-def test_sigterm_finishes_the_message_in_flight_publishes_a_continuation_and_answers_2xx(
+def test_sigterm_finishes_the_message_in_flight_publishes_a_wake_token_and_answers_2xx(
     db: Any, sim: SimulatorHandle, world: World, broker_prefix: str
 ) -> None:
     queue_id = make_queue(db, world, 30)
@@ -197,7 +209,7 @@ def test_sigterm_finishes_the_message_in_flight_publishes_a_continuation_and_ans
     sent_before = len(sim.client.messages())
     assert sent_before < 30
     queue = queue_row(db, queue_id)
-    assert (queue.status, queue.processing_by, queue.sent) == ("pending", None, sent_before)
+    assert (queue.status, queue.sent) == ("running", sent_before)  # nothing held: no lease, no sending
     assert all(c.status in ("sent", "pending") for c in contacts_of(db, queue_id))
 
     connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
@@ -207,9 +219,8 @@ def test_sigterm_finishes_the_message_in_flight_publishes_a_continuation_and_ans
         connection.close()
     assert method is not None, "no continuation published"
     token = Token.from_bytes(body)
-    assert (token.queue_id, token.reason) == (str(queue_id), "continuation")
-    assert queue_row(db, queue_id).published_at is not None
+    assert (token.kind, token.reason) == ("queue", "continuation:shutdown")
 
-    assert finish_in_process(uuid.UUID(token.queue_id)) == "completed"
+    assert finish_in_process(queue_id) == "completed"
     received = [m["number"] for m in sim.client.messages()]
     assert len(received) == 30 == len(set(received))

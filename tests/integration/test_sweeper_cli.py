@@ -29,7 +29,8 @@ def test_billing_sweep_runs_one_tick_and_prints_what_it_did(
         out = capsys.readouterr().out  # log lines are one-line JSON; the summary is printed indented
         summary: dict[str, Any] = json.loads(out[out.rindex("{\n") :])
         assert summary["unpublished"] == 1 and summary["published"] == 1
-        assert [t.queue_id for t in broker.tokens()] == [queue_id]
+        # The queue's own token, and one that wakes dispatch for the slot now due.
+        assert [(t.queue_id, t.reason) for t in broker.tokens()] == [(queue_id, "unpublished"), (None, "slot_due")]
         assert queue_row(queue_id)["published_at"] is not None
         broker.down = True
         set_queue(queue_id, published_at=None)

@@ -19,6 +19,7 @@ from billing.db.engine import unit_of_work
 from billing.services.queues.status import queue_status
 from billing.sim.server import SimulatorHandle
 from billing.testing import InMemoryBroker
+from support.delivery import deliver as deliver_queue
 from support.webhook_factories import (
     PHONE,
     SECRET_HEADER,
@@ -148,8 +149,8 @@ def test_with_the_real_sender_an_opted_out_phone_is_skipped_and_the_rest_is_deli
         publisher=lambda: broker,
         stop_requested=lambda: False,
     )
-    result = deliver.deliver_queue(queue_id, deps=deps)
-    assert result.outcome == "completed"
+    result = deliver_queue(queue_id, deps=deps)
+    assert result.status == "completed"
     status = dict(rows("SELECT phone, status FROM billing_contacts"))
     assert status == {PHONE: "sent", OTHER_PHONE: "skipped"}
     sent = sim.client.messages()

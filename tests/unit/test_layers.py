@@ -84,7 +84,7 @@ def test_the_graph_sees_the_whole_package() -> None:
     assert {"billing.services.ingest.batch", "billing.http.entry", "billing.cli", "billing.domain.gateway"} <= set(
         modules()
     )
-    assert "billing.services.delivery.run" in graph()["billing.services.delivery.sender"]
+    assert "billing.services.delivery.dispatch" in graph()["billing.services.delivery.sender"]
 
 
 @pytest.mark.parametrize("module", CORE)

@@ -110,6 +110,16 @@ def _short(text: str) -> str:
     return scrub_text(text)[:_MAX_ERROR_CHARS] or "no details"
 
 
+# Answers a proxy gives when the gateway behind it did not answer in time, or failed after accepting:
+# the gateway may already have sent the message (502 Bad Gateway, 504, Cloudflare's 520-524).
+_MAYBE_SENT_STATUSES = frozenset({502, 504, 520, 521, 522, 523, 524})
+
+
+def may_have_gone_out(status: int, lowered_text: str) -> bool:
+    """True when an error answer may still mean "sent": retrying could send the reminder twice."""
+    return status in _MAYBE_SENT_STATUSES or "timed out" in lowered_text or "timeout" in lowered_text
+
+
 def classify_response(status: int, raw: bytes, headers: httpx.Headers | None = None) -> SendOutcome:
     """Turn one HTTP answer to ``sendText`` into an outcome (latency is filled in by the caller)."""
     if 200 <= status < 300:
@@ -136,7 +146,7 @@ def classify_response(status: int, raw: bytes, headers: httpx.Headers | None = N
             status_code=status,
             error=_short(info.text),
             retry_after=retry_after,
-            delivery_unknown=status == 504,
+            delivery_unknown=may_have_gone_out(status, lowered),
         )
     return SendOutcome(OutcomeKind.REJECTED, status_code=status, error=_short(info.text))
 

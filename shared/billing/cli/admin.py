@@ -312,7 +312,9 @@ def register(sub: Any) -> None:
     cs.add_argument("--throttle-per-minute", type=positive)
     cs.add_argument("--jitter", type=float, help="seconds of random extra gap between messages")
     cs.add_argument("--daily-cap", type=positive)
-    cs.add_argument("--batch-size", type=positive)
+    cs.add_argument(
+        "--batch-size", type=positive, help="kept for old scripts: dispatch by pacing slot has no per-queue batch"
+    )
     cs.add_argument("--max-contacts", type=positive)
     cs.add_argument("--rate-limit", type=positive, help="API requests per minute per key")
     cs.add_argument("--timezone")

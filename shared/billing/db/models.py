@@ -52,7 +52,11 @@ class Tenant(SQLModel, table=True):
 
 class WhatsAppInstance(SQLModel, table=True):
     __tablename__ = "whatsapp_instances"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "name", name="uq_instance_tenant_name"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "name", name="uq_instance_tenant_name"),
+        # Dispatch looks for the next due slot by time (migration 0008).
+        sa.Index("ix_instance_next_send", "next_send_at"),
+    )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = _tenant_fk()
     name: str = Field(max_length=100)
@@ -206,6 +210,14 @@ class BillingQueue(SQLModel, table=True):
         sa.Index(
             "ix_queue_unpublished", "created_at", postgresql_where=sa.text("published_at IS NULL")
         ),
+        # The queues dispatch may serve on an instance, by priority then age (migration 0008).
+        sa.Index(
+            "ix_queue_runnable",
+            "instance_id",
+            "priority",
+            "created_at",
+            postgresql_where=sa.text("status IN ('pending', 'running', 'paused_business_hours')"),
+        ),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = _tenant_fk()
@@ -260,6 +272,9 @@ class BillingContact(SQLModel, table=True):
         ),
         # Serves the status route's failure pages (first 100 failed contacts by position, then a cursor).
         sa.Index("ix_contact_failed", "queue_id", "position", postgresql_where=sa.text("status = 'failed'")),
+        # The sweeper finds claims older than BILLING_LEASE_S; dispatch finds the next retry time (0008).
+        sa.Index("ix_contact_sending", "updated_at", postgresql_where=sa.text("status = 'sending'")),
+        sa.Index("ix_contact_retry_at", "next_attempt_at", postgresql_where=sa.text("status = 'pending_retry'")),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = Field(foreign_key="tenants.id", ondelete="CASCADE")

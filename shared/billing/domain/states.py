@@ -99,7 +99,8 @@ _C = ContactStatus
 CONTACT_TRANSITIONS: dict[ContactStatus, frozenset[ContactStatus]] = {
     _C.PENDING: frozenset({_C.SENDING, _C.CANCELLED, _C.EXPIRED, _C.SKIPPED, _C.FAILED}),
     _C.PENDING_RETRY: frozenset({_C.SENDING, _C.CANCELLED, _C.EXPIRED, _C.SKIPPED, _C.FAILED}),
-    _C.SENDING: frozenset({_C.SENT, _C.FAILED, _C.PENDING_RETRY, _C.PENDING, _C.UNKNOWN}),
+    # expired and skipped: the truth check runs on the claimed contact, just before the gateway call.
+    _C.SENDING: frozenset({_C.SENT, _C.FAILED, _C.PENDING_RETRY, _C.PENDING, _C.UNKNOWN, _C.EXPIRED, _C.SKIPPED}),
     _C.SENT: frozenset(),
     _C.FAILED: frozenset(),
     _C.CANCELLED: frozenset(),

@@ -1,17 +1,15 @@
 """The sender's use case around its loop, in memory: a scripted gateway through the delivery rules,
-which tokens it acts on, and the continuation it leaves when the broker is down."""
+which tokens it acts on, and the wake token it leaves when the broker is down."""
 
 from __future__ import annotations
 
 import logging
 import random
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from billing import bootstrap
 from billing.adapters.broker import Token
-from billing.db.claims import ClaimedQueue
 from billing.domain.delivery import RetryPolicy, decide
 from billing.domain.gateway import HealthState, OutcomeKind, SendOutcome
 from billing.domain.states import ContactStatus
@@ -21,21 +19,6 @@ from billing.testing import FakeClock, FakeGateway, InMemoryBroker
 
 NOW = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 POLICY = RetryPolicy(max_attempts=3, base_s=30, max_s=1800)
-
-
-def claimed_queue() -> ClaimedQueue:
-    return ClaimedQueue(
-        id=str(uuid.uuid4()),
-        tenant_id=str(uuid.uuid4()),
-        instance_id=str(uuid.uuid4()),
-        template_type="overdue",
-        priority=10,
-        valid_until=None,
-        gateway_url="http://gw",
-        gateway_instance="loja",
-        api_key_encrypted="enc",
-        api_version="v2",
-    )
 
 
 def test_a_scripted_gateway_walks_one_contact_through_retry_unknown_and_down() -> None:
@@ -56,19 +39,21 @@ def test_a_scripted_gateway_walks_one_contact_through_retry_unknown_and_down() -
     assert [s.retry for s in gateway.sent] == [False] * 4
 
 
-def test_tokens_that_name_no_queue_are_acknowledged_without_touching_anything(caplog: Any) -> None:
+def test_tokens_that_are_not_work_hints_are_acknowledged_without_touching_anything(caplog: Any) -> None:
     caplog.set_level(logging.INFO, logger="billing.services.delivery.sender")
     assert sender.handle(Token(kind="tick", reason="cron"))
-    assert sender.handle(Token(kind="queue", queue_id="not-a-uuid", reason="test"))
-    assert [getattr(r, "action", None) for r in caplog.records] == ["sender.ignored", "sender.bad_token"]
+    assert [getattr(r, "action", None) for r in caplog.records] == ["sender.ignored"]
 
 
-def test_a_continuation_the_broker_refuses_is_left_for_the_sweeper() -> None:
+def test_a_wake_token_the_broker_refuses_is_left_for_the_sweeper() -> None:
     broker = InMemoryBroker()
     broker.down = True
     deps = SenderDeps(clock=FakeClock(), publisher=lambda: broker)
-    assert sender.publish_continuation(claimed_queue(), deps=deps) is False
+    assert sender.publish_wake(deps, reason="continuation:budget") is False
     assert broker.publish_attempts == 1 and broker.published == []
+    broker.down = False
+    assert sender.publish_wake(deps, reason="continuation:budget") is True
+    assert [t.reason for _, t, _ in broker.published] == ["continuation:budget"]
 
 
 def test_the_sender_is_wired_to_the_composition_roots_gateway_and_publisher_by_default() -> None:

@@ -1,14 +1,12 @@
-"""What a sender invocation depends on, and what it answers: the seam between ``sender`` and ``run``."""
+"""What a sender invocation depends on, and what it answers."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from billing import bootstrap
 from billing.adapters.broker import Publisher
@@ -16,9 +14,6 @@ from billing.bootstrap import GatewayFactory
 from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import Settings, get_settings
 from billing.services.delivery import shutdown
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
 
 
 def _worker_id() -> str:
@@ -37,25 +32,10 @@ class SenderDeps:
 
 
 @dataclass(frozen=True)
-class DeliveryResult:
-    """``outcome``: not_claimed, completed, continued, parked, stopped; ``status``: the queue's afterwards."""
+class DispatchResult:
+    """``outcome``: idle (nothing due within the inline window), budget, shutdown, or nudged (another
+    dispatch was already running in this process and was told to look again)."""
 
     outcome: str
-    status: str | None = None
     sent: int = 0
     processed: int = 0
-    reason: str | None = None
-
-
-@contextlib.contextmanager
-def connection() -> Iterator[Connection]:
-    """One Core connection for the whole invocation; short transactions on it.
-
-    The sender does not use the unit of work: its hot path is two statements per message (claim,
-    outcome) on one connection, with no ORM session or pool checkout in between; each transaction is
-    explicit (``conn.begin()``) and none is open across a gateway call.
-    """
-    from billing.db.engine import core_connection
-
-    with core_connection() as conn:
-        yield conn

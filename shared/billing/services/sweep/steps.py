@@ -16,40 +16,45 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from billing.services.publishing import CLAIM_RETURNING, Claimed, claim_returning
+from billing.services.publishing import CLAIM_RETURNING, Claimed
 
 # A queue whose token a send function (or a releasing sender) is publishing right now has
 # ``published_at`` NULL for a moment: leave such fresh rows alone.
 UNPUBLISHED_GRACE = timedelta(seconds=15)
 UNKNOWN_REASON = "the worker stopped between the gateway's answer and the record; not resent"
+# Queue leases are gone (0008); the guard stays for rows an older version left behind.
 _LEASE_GONE = "(processing_by IS NULL OR lease_expires_at IS NULL OR lease_expires_at < :now)"
 
+# Contacts claimed longer ago than the longest a gateway call and its record can take: the sender died
+# mid-call (or its database stayed away). They may have gone out, so they are reported, never resent.
 _STALE = sa.text(
-    f"""
-    WITH stale AS (
-        SELECT id, status AS old_status FROM billing_queues
-        WHERE (processing_by IS NOT NULL AND (lease_expires_at IS NULL OR lease_expires_at < :now))
-           OR (status = 'running' AND (lease_expires_at IS NULL OR lease_expires_at < :now))
-        ORDER BY lease_expires_at NULLS FIRST LIMIT :batch
-        FOR UPDATE SKIP LOCKED
-    ), lost AS (
+    """
+    WITH lost AS (
         UPDATE billing_contacts c
-        SET status = 'unknown', updated_at = :now, last_error = COALESCE(c.last_error, :reason)
-        FROM stale WHERE c.queue_id = stale.id AND c.status = 'sending'
+        SET status = 'unknown', claimed_by = NULL, updated_at = :now,
+            last_error = COALESCE(c.last_error, :reason)
+        WHERE c.id IN (SELECT id FROM billing_contacts WHERE status = 'sending' AND updated_at < :before
+                        ORDER BY updated_at LIMIT :batch FOR UPDATE SKIP LOCKED)
         RETURNING c.queue_id
     ), counts AS (
         SELECT queue_id, count(*) AS n FROM lost GROUP BY queue_id
     )
-    UPDATE billing_queues q SET
-        unknown = q.unknown + COALESCE(counts.n, 0),
-        processing_by = NULL, lease_expires_at = NULL, updated_at = :now,
-        status = CASE WHEN stale.old_status = 'running' THEN 'pending' ELSE q.status END,
-        published_at = CASE WHEN stale.old_status = 'running' THEN CAST(:now AS timestamptz)
-                            ELSE q.published_at END
-    FROM stale LEFT JOIN counts ON counts.queue_id = stale.id
-    WHERE q.id = stale.id
-    {claim_returning("q")}, stale.old_status, COALESCE(counts.n, 0) AS lost
-    """  # noqa: S608
+    UPDATE billing_queues q SET unknown = q.unknown + counts.n, updated_at = :now
+    FROM counts WHERE q.id = counts.queue_id
+    RETURNING q.id, counts.n AS lost
+    """
+)
+
+# Runnable queues with nothing left open (their last outcome raced another, or the stale step above
+# settled their last contacts): completed.
+_FINISHED = sa.text(
+    """
+    SELECT billing_complete_if_done(q.id, :now) AS done FROM billing_queues q
+    WHERE q.status IN ('pending', 'running')
+      AND NOT EXISTS (SELECT 1 FROM billing_contacts c
+                       WHERE c.queue_id = q.id AND c.status IN ('pending', 'pending_retry', 'sending'))
+    LIMIT :batch
+    """
 )
 
 _UNPUBLISHED = sa.text(
@@ -108,6 +113,7 @@ class StaleResult:
     republish: list[Claimed]
     released: int
     unknown_contacts: int
+    completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,14 +139,18 @@ class InstanceRow:
         )
 
 
-def release_stale(*, session: Session, now: datetime, batch: int) -> StaleResult:
-    """Queues whose lease expired: ``sending`` contacts -> ``unknown``; running ones back to pending
-    (claimed for republishing). Not committed."""
-    rows = session.execute(_STALE, {"now": now, "batch": batch, "reason": UNKNOWN_REASON}).all()
+def release_stale(*, session: Session, now: datetime, batch: int, claim_timeout: timedelta) -> StaleResult:
+    """Contacts ``sending`` for longer than ``claim_timeout`` -> ``unknown``; finished queues completed.
+    Not committed."""
+    rows = session.execute(
+        _STALE, {"now": now, "batch": batch, "reason": UNKNOWN_REASON, "before": now - claim_timeout}
+    ).all()
+    completed = session.execute(_FINISHED, {"now": now, "batch": batch}).all()
     return StaleResult(
-        republish=[Claimed.from_row(r) for r in rows if r.old_status == "running"],
+        republish=[],
         released=len(rows),
         unknown_contacts=sum(int(r.lost) for r in rows),
+        completed=sum(int(r.done) for r in completed),
     )
 
 

@@ -1,14 +1,15 @@
 """The sweeper keeps every queue moving (issue 7): one tick runs these steps, each idempotent and safe
 with several sweepers at once, within ``sweeper_budget_s``; what is left waits for the next tick.
 
-1. stale: leases that expired -> ``sending`` contacts become ``unknown`` (never resent), running
-   queues go back to ``pending`` and are republished;
+1. stale: contacts ``sending`` for longer than ``BILLING_LEASE_S`` (their sender died mid-call) become
+   ``unknown`` (never resent); runnable queues with nothing left open are completed;
 2. unpublished: pending queues whose token was never confirmed -> publish;
 3. due: scheduled queues whose time came, parked queues whose ``resume_at`` came -> publish;
 4. recovery: one health check per instance with ``instance_down`` queues (inline for a few, fanned out
    through ``check_recovery`` tokens for many) -> resume the queues of open instances; expired
    rate-limit windows are purged;
-5. one structured summary log line.
+5. wake: a pacing slot due with work behind it -> one token wakes dispatch;
+6. purge, and one structured summary log line.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from billing.bootstrap import GatewayFactory
 from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import Settings, get_settings
 from billing.db import claims
+from billing.db import dispatch as dispatch_sql
 from billing.db.engine import UnitOfWork, unit_of_work
 from billing.domain.gateway import HealthState
 from billing.errors import BrokerUnavailableError
@@ -47,6 +49,8 @@ HEALTH_CHECK_TIMEOUT_S = 10.0
 class SweepSummary:
     stale_released: int = 0
     unknown_contacts: int = 0
+    completed: int = 0
+    dispatch_woken: bool = False
     unpublished: int = 0
     scheduled: int = 0
     resumed: int = 0
@@ -114,13 +118,35 @@ class Sweeper:
         while self.time_left():
             now = self.clock.now()
             with unit_of_work() as uow:
-                result = steps.release_stale(session=uow.session, now=now, batch=BATCH)
+                result = steps.release_stale(
+                    session=uow.session,
+                    now=now,
+                    batch=BATCH,
+                    claim_timeout=timedelta(seconds=self.settings.lease_s),
+                )
                 uow.commit()
-                self._publish(result.republish, "stale_lease", now, uow)
             self.summary.stale_released += result.released
             self.summary.unknown_contacts += result.unknown_contacts
+            self.summary.completed += result.completed
             if result.released < BATCH:
                 break
+
+    def wake(self) -> None:
+        """A slot due with work behind it and no sender serving it (its invocation ended on a long
+        wait, a daily cap or a retry time): one token wakes dispatch."""
+        self.summary.steps.append("wake")
+        now = self.clock.now()
+        with unit_of_work() as uow:
+            due = dispatch_sql.any_due(uow.session.connection(), now=now)
+        if not due:
+            return
+        try:
+            self.publisher.publish(queue_names().resume, Token(kind="queue", reason="slot_due"))
+        except BrokerUnavailableError as exc:
+            logger.warning("wake token not published: %s", exc, extra={"action": "sweep.wake_failed"})
+            self.summary.publish_deferred += 1
+            return
+        self.summary.dispatch_woken = True
 
     def unpublished(self) -> None:
         self.summary.steps.append("unpublished")
@@ -233,7 +259,7 @@ def run_tick(
 ) -> SweepSummary:
     """One full sweep (the cron tick, and ``billing sweep``)."""
     sweeper = _sweeper(settings, publisher, clock, gateway)
-    for step in (sweeper.stale, sweeper.unpublished, sweeper.due, sweeper.recovery, sweeper.purge):
+    for step in (sweeper.stale, sweeper.unpublished, sweeper.due, sweeper.recovery, sweeper.wake, sweeper.purge):
         step()
     sweeper.log_summary("tick")
     return sweeper.summary

@@ -1,0 +1,253 @@
+"""The sender's SQL: claim due pacing slots, record outcomes, give a claim back, find the next due slot.
+
+``billing_dispatch`` and ``billing_record_send`` are database functions (migration 0008) so PostgreSQL
+plans them once per backend. A claim is guarded by its token (``billing_contacts.claimed_by``): an
+outcome is recorded only while the contact is still ``sending`` under that token, so a retry after a
+lost commit, or a record after the sweeper reported the contact ``unknown``, changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from billing.db.claims import ClaimedContact
+from billing.domain.states import ContactStatus, QueueStatus, contact_transition, queue_transition
+
+_C, _Q = ContactStatus, QueueStatus
+for _source in (_C.PENDING, _C.PENDING_RETRY):
+    contact_transition(_source, _C.SENDING)
+contact_transition(_C.SENDING, _C.PENDING)  # a claim given back (pending_retry goes back to pending)
+for _target in (_C.SENT, _C.FAILED, _C.PENDING_RETRY, _C.UNKNOWN, _C.EXPIRED, _C.SKIPPED):
+    contact_transition(_C.SENDING, _target)
+for _target_q in (_Q.PAUSED_BUSINESS_HOURS, _Q.INSTANCE_DOWN, _Q.COMPLETED):
+    queue_transition(_Q.RUNNING, _target_q)
+queue_transition(_Q.PENDING, _Q.RUNNING)
+
+DISPATCH = text(
+    "SELECT * FROM billing_dispatch(:now, :claim, :limit, :pacing_off, :check_before, CAST(:busy AS uuid[]))"
+)
+
+_OUTCOME_COLUMNS = (
+    "contact_id uuid, queue_id uuid, instance_id uuid, claim text, now timestamptz, status text, "
+    "attempt_inc integer, next_attempt_at timestamptz, error text, provider_id text, remote_jid text, "
+    "sent_at timestamptz, message text, rendered_on date, record_chat boolean, d_sent integer, "
+    "d_failed integer, d_expired integer, d_skipped integer, d_unknown integer, conversation_id uuid, "
+    "message_id uuid, late_s double precision"
+)
+_OUTCOME_ARGS = ", ".join(column.split()[0] for column in _OUTCOME_COLUMNS.split(", "))
+# Every outcome of one round in one statement; each row is one call of billing_record_send.
+RECORD = text(
+    f"SELECT coalesce(sum(billing_record_send({_OUTCOME_ARGS})), 0) AS recorded "  # noqa: S608 - fixed columns
+    f"FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS x({_OUTCOME_COLUMNS})"
+)
+# The usual round has one outcome: a plain call spares the JSON encoding and decoding.
+RECORD_ONE = text(
+    "SELECT billing_record_send("
+    + ", ".join(f":{column.split()[0]}" for column in _OUTCOME_COLUMNS.split(", "))
+    + ") AS recorded"
+)
+
+GIVE_BACK = text("""
+UPDATE billing_contacts SET status = :previous_status, claimed_by = NULL, updated_at = :now
+ WHERE id = :contact_id AND status = 'sending' AND claimed_by = :claim
+""")
+
+# The slot a given-back claim took is returned unless someone moved the instance's slot since.
+# Never waits: an instance locked by another sender is being claimed; its slot then simply stays taken
+# (one gap later), which also spares a lock-order deadlock with that sender's own writes.
+RESTORE_SLOT = text("""
+UPDATE whatsapp_instances
+   SET next_send_at = :previous, daily_count = GREATEST(daily_count - 1, 0)
+ WHERE id = (SELECT id FROM whatsapp_instances WHERE id = :instance_id AND next_send_at = :taken
+               FOR NO KEY UPDATE SKIP LOCKED)
+""")
+
+PARK_QUEUE = text("""
+UPDATE billing_queues
+   SET status = :status, resume_at = :resume_at, paused_reason = :reason, updated_at = :now, published_at = :now
+ WHERE id = :queue_id AND status IN ('pending', 'running')
+""")
+
+INSTANCE_DOWN = text("""
+WITH inst AS (
+    UPDATE whatsapp_instances SET health_state = 'close', health_checked_at = :now WHERE id = :instance_id
+    RETURNING id
+)
+UPDATE billing_queues
+   SET status = 'instance_down', paused_reason = :reason, resume_at = NULL, updated_at = :now
+ WHERE instance_id = (SELECT id FROM inst) AND status IN ('pending', 'running')
+""")
+
+HEALTH_OPEN = text("""
+UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now WHERE id = :instance_id
+""")
+
+# Is any slot due now with work behind it? (the sweeper's tick wakes dispatch when so)
+ANY_DUE = text("""
+SELECT EXISTS (
+    SELECT 1 FROM whatsapp_instances i
+     WHERE (i.next_send_at IS NULL OR i.next_send_at <= :now) AND i.health_state IS DISTINCT FROM 'close'
+       AND EXISTS (SELECT 1 FROM billing_queues q
+                    WHERE q.instance_id = i.id
+                      AND (q.status IN ('pending', 'running') AND (q.resume_at IS NULL OR q.resume_at <= :now)
+                           OR q.status = 'paused_business_hours' AND q.resume_at <= :now)
+                      AND EXISTS (SELECT 1 FROM billing_contacts c
+                                   WHERE c.queue_id = q.id AND (c.status = 'pending'
+                                      OR (c.status = 'pending_retry' AND c.next_attempt_at <= :now))))
+)
+""")
+
+
+@dataclass(frozen=True, slots=True)
+class SlotInstance:
+    """The instance a slot belongs to, with what the gateway client needs (a ``GatewayInstance``)."""
+
+    id: str
+    tenant_id: str
+    gateway_url: str
+    gateway_instance: str
+    api_key_encrypted: str
+    api_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class SlotClaim:
+    """One row of ``billing_dispatch``: ``kind`` is send, check, down or cap; ``contact`` only for send."""
+
+    kind: str
+    instance: SlotInstance
+    claim: str
+    claimed_at: datetime
+    previous_slot: datetime | None
+    slot: datetime | None
+    queue_id: str | None
+    template_type: str | None
+    valid_until: datetime | None
+    contact: ClaimedContact | None
+
+
+_CONTACT_FIELDS = ClaimedContact.__slots__
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def claim_slots(
+    conn: Connection,
+    *,
+    now: datetime,
+    claim: str,
+    limit: int,
+    pacing_off: bool,
+    check_before: datetime,
+    busy: list[str] | None = None,
+) -> tuple[list[SlotClaim], datetime | None]:
+    """Claim up to ``limit`` due slots, skipping the instances in ``busy`` (calls in flight on them).
+    With nothing claimed, also when the next slot or retry with work behind it is due."""
+    params = {
+        "now": now,
+        "claim": claim,
+        "limit": limit,
+        "pacing_off": pacing_off,
+        "check_before": check_before,
+        "busy": busy or [],
+    }
+    rows = conn.execute(DISPATCH, params).mappings()
+    claims = []
+    next_due: datetime | None = None
+    for row in rows:
+        if row["kind"] == "next":
+            next_due = row["next_send_at"]
+            continue
+        instance = SlotInstance(
+            str(row["instance_id"]),
+            str(row["tenant_id"]),
+            row["gateway_url"],
+            row["gateway_instance"],
+            row["api_key_encrypted"],
+            row["api_version"],
+        )
+        contact = None
+        if row["kind"] == "send":
+            values = {name: row[name] for name in _CONTACT_FIELDS}
+            for key in ("id", "tenant_id", "variation_id"):
+                values[key] = _str(values[key])
+            contact = ClaimedContact(**values)
+        claims.append(
+            SlotClaim(
+                kind=row["kind"],
+                instance=instance,
+                claim=claim,
+                claimed_at=now,
+                previous_slot=row["prev_next_send_at"],
+                slot=row["next_send_at"],
+                queue_id=_str(row["queue_id"]),
+                template_type=row["template_type"],
+                valid_until=row["valid_until"],
+                contact=contact,
+            )
+        )
+    return claims, next_due
+
+
+def record_outcomes(conn: Connection, outcomes: list[dict[str, Any]]) -> int:
+    """Record every outcome in one statement; returns how many were still ours to record."""
+    if not outcomes:
+        return 0
+    if len(outcomes) == 1:
+        ids = {"conversation_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4())}
+        return int(conn.execute(RECORD_ONE, {**outcomes[0], **ids}).scalar_one())
+    # One lock order for every sender (by queue, then contact), so two recording at once never deadlock.
+    ordered = sorted(outcomes, key=lambda o: (str(o["queue_id"]), str(o["contact_id"])))
+    rows = [{**outcome, "conversation_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4())} for outcome in ordered]
+    payload = json.dumps(rows, default=str)
+    return int(conn.execute(RECORD, {"outcomes": payload}).scalar_one())
+
+
+def give_back(conn: Connection, claim: SlotClaim, *, now: datetime, restore_slot: bool) -> None:
+    """Return a claimed contact untouched (no attempt consumed), and its slot when ``restore_slot``."""
+    assert claim.contact is not None
+    conn.execute(
+        GIVE_BACK,
+        {
+            "contact_id": claim.contact.id,
+            "claim": claim.claim,
+            "previous_status": claim.contact.previous_status,
+            "now": now,
+        },
+    )
+    if restore_slot and claim.slot is not None and claim.slot != claim.previous_slot:
+        conn.execute(
+            RESTORE_SLOT, {"instance_id": claim.instance.id, "previous": claim.previous_slot, "taken": claim.slot}
+        )
+
+
+def park_queue(
+    conn: Connection, *, queue_id: str, status: QueueStatus, resume_at: datetime | None, reason: str, now: datetime
+) -> bool:
+    result = conn.execute(
+        PARK_QUEUE,
+        {"queue_id": queue_id, "status": status.value, "resume_at": resume_at, "reason": reason, "now": now},
+    )
+    return bool(result.rowcount)
+
+
+def instance_down(conn: Connection, *, instance_id: str, reason: str, now: datetime) -> int:
+    """Record the instance closed and park its runnable queues ``instance_down``; returns how many."""
+    return int(conn.execute(INSTANCE_DOWN, {"instance_id": instance_id, "reason": reason[:200], "now": now}).rowcount)
+
+
+def instance_open(conn: Connection, *, instance_id: str, now: datetime) -> None:
+    conn.execute(HEALTH_OPEN, {"instance_id": instance_id, "now": now})
+
+
+def any_due(conn: Connection, *, now: datetime) -> bool:
+    return bool(conn.execute(ANY_DUE, {"now": now}).scalar())

@@ -1,0 +1,201 @@
+"""Dispatch by pacing slot (issue 15): priority on a shared number, nothing held across a wait, exactly
+once and never above the pace with several sender processes and a sweeper running together."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+import time
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from billing.config import get_settings
+from billing.db.models import Tenant
+from billing.services import admin
+from billing.services.delivery.deps import SenderDeps
+from billing.services.delivery.dispatch import dispatch
+from billing.services.tenants import forget_tenant
+from billing.sim.server import SimulatorHandle
+from billing.testing import FakeClock, InMemoryBroker
+from support.factories import World, contacts_of, make_queue, make_world, phone_of, queue_row
+from test_sender_processes import SenderProcess, finish_in_process, settle_stale_claims, token_for
+
+# Monday 2026-11-30 10:00 in Sao Paulo: inside the default business hours.
+MONDAY_10H = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def world(db: Any, sim: SimulatorHandle, broker_prefix: str) -> World:
+    w = make_world(db, gateway_url=sim.base_url)
+    w.register(sim.client)
+    return w
+
+
+def in_process(clock: Any = None, **settings: Any) -> SenderDeps:
+    broker = InMemoryBroker()
+    return SenderDeps(
+        settings=get_settings().model_copy(update={"pacing_disabled": True, **settings}),
+        publisher=lambda: broker,
+        stop_requested=lambda: False,
+        **({"clock": clock} if clock is not None else {}),
+    )
+
+
+def wait_for(condition: Any, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_an_overdue_batch_posted_after_notifications_goes_out_before_the_rest_of_them(
+    db: Any, sim: SimulatorHandle, world: World
+) -> None:
+    notifications = make_queue(db, world, 200)
+    sim.client.set_latency(5)
+    runner = threading.Thread(target=dispatch, kwargs={"deps": in_process(FakeClock(MONDAY_10H))})
+    runner.start()
+    wait_for(lambda: sim.client.send_requests() >= 20)
+    overdue = make_queue(
+        db, world, 5, template_type="overdue", due_date=date(2026, 11, 20), rendered_on=date(2026, 11, 30),
+        first_phone=1000,
+    )  # fmt: skip
+    sent_at_commit = sim.client.send_requests()
+    runner.join(60)
+
+    numbers = [m["number"] for m in sim.client.messages()]
+    overdue_numbers = {phone_of(1000 + i).lstrip("+") for i in range(5)}
+    positions = [i for i, n in enumerate(numbers) if n in overdue_numbers]
+    row = queue_row(db, overdue)
+    assert len(positions) == 5, (row.status, row.paused_reason, row.resume_at, sent_at_commit, len(numbers))
+    assert positions == list(range(positions[0], positions[0] + 5))  # back to back
+    # Before the first overdue message only the notifications already sent, or the one call in flight.
+    assert positions[0] <= sent_at_commit + 1 < 200
+    assert queue_row(db, overdue).status == queue_row(db, notifications).status == "completed"
+    assert len(numbers) == len(set(numbers)) == 205
+
+
+def test_sigkill_while_waiting_for_a_slot_leaves_nothing_claimed_or_unknown(
+    db: Any, sim: SimulatorHandle, world: World
+) -> None:
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=12, jitter_s=0)  # one message every 5 s
+    db.commit()
+    forget_tenant()
+    queue_id = make_queue(db, world, 5)
+    sender = SenderProcess()
+    try:
+        sender.post(token_for(queue_id), [])
+        wait_for(lambda: len(sim.client.messages()) >= 1)
+        time.sleep(1.0)  # the first call is answered and recorded; the next slot is 4 s away
+        os.killpg(sender.proc.pid, signal.SIGKILL)
+    finally:
+        sender.stop()
+    statuses = [c.status for c in contacts_of(db, queue_id)]
+    assert statuses.count("sent") == 1 and statuses.count("pending") == 4  # nothing left "sending"
+    assert settle_stale_claims(0.1).unknown_contacts == 0
+    assert finish_in_process(queue_id) == "completed"
+    received = [m["number"] for m in sim.client.messages()]
+    assert len(received) == len(set(received)) == 5
+    assert queue_row(db, queue_id).unknown == 0
+
+
+def add_instances(db: Any, sim: SimulatorHandle, world: World, count: int) -> list[Any]:
+    secret = get_settings().billing_secret_key.get_secret_value()
+    tenant = db.get(Tenant, world.tenant_id)
+    ids = [world.instance_id]
+    for i in range(1, count):
+        name = f"extra-{i:03d}"
+        row = admin.add_instance(
+            tenant, session=db, name=name, url=sim.base_url, api_key=f"tok-{name}", secret_key=secret
+        )
+        sim.client.add_instance(name, f"tok-{name}")
+        ids.append(row.id)
+    db.commit()
+    return ids
+
+
+def test_two_sender_processes_and_a_sweeper_send_a_thousand_contacts_on_fifty_instances_exactly_once_at_pace(
+    db: Any, sim: SimulatorHandle, world: World
+) -> None:
+    from billing.services.sweep.sweeper import run_tick
+
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=120, jitter_s=0)  # one message every 0.5 s
+    db.commit()
+    forget_tenant()
+    instance_ids = add_instances(db, sim, world, 50)
+    queues = [
+        make_queue(db, world, 20, instance_id=instance_id, first_phone=1 + i * 20)
+        for i, instance_id in enumerate(instance_ids)
+    ]
+    sim.client.set_latency(20)
+    senders = [SenderProcess(), SenderProcess()]
+    stop = threading.Event()
+
+    def sweeping() -> None:
+        while not stop.is_set():
+            run_tick(publisher=InMemoryBroker())
+            time.sleep(0.2)
+
+    sweeper = threading.Thread(target=sweeping)
+    sweeper.start()
+    results: list[Any] = []
+    try:
+        calls = [s.post(token_for(q), results) for s in senders for q in queues[:3]]
+        wait_for(lambda: sim.client.send_requests() >= 1000, timeout_s=120)
+        for call in calls:
+            call.join(60)
+    finally:
+        stop.set()
+        sweeper.join(30)
+        for sender in senders:
+            sender.stop()
+    assert results == [200] * 6
+    time.sleep(0.3)
+    messages = sim.client.messages()
+    assert len(messages) == 1000 and len({m["number"] for m in messages}) == 1000  # exactly once
+    by_instance: dict[str, list[float]] = {}
+    for message in messages:
+        by_instance.setdefault(message["instance"], []).append(message["arrived_wall"])
+    assert len(by_instance) == 50
+    gaps = [b - a for arrivals in by_instance.values() for a, b in itertools.pairwise(sorted(arrivals))]
+    assert min(gaps) >= 0.5 * 0.95, min(gaps)  # no instance above 120 a minute, across both processes
+    done = db.execute(sa.text("SELECT count(*) FROM billing_queues WHERE status = 'completed' AND sent = 20"))
+    assert done.scalar() == 50
+
+
+def test_outcomes_survive_a_database_outage_mid_queue_and_nothing_is_reported_unknown(
+    db: Any, sim: SimulatorHandle, world: World
+) -> None:
+    queue_id = make_queue(db, world, 40)
+    sim.client.set_latency(30)
+    results: list[Any] = []
+    runner = threading.Thread(target=lambda: results.append(dispatch(deps=in_process())))
+    runner.start()
+    wait_for(lambda: sim.client.send_requests() >= 10)
+    # For a second, every other connection to the database is cut as it appears: what a restart does
+    # to a sender whose call is in flight.
+    cut = 0
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        cut += db.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+        db.commit()
+        time.sleep(0.05)
+    runner.join(120)
+    assert cut > 0 and results and results[0].sent == 40
+    contacts = contacts_of(db, queue_id)
+    assert [c.status for c in contacts] == ["sent"] * 40  # delivered means recorded: none unknown
+    assert all(c.provider_message_id for c in contacts)  # so the gateway's receipts attach
+    received = [m["number"] for m in sim.client.messages()]
+    assert len(received) == len(set(received)) == 40
+    assert queue_row(db, queue_id).status == "completed"
