@@ -36,9 +36,10 @@ class Settings(BaseSettings):
     db_statement_timeout_ms: int = Field(default=15_000, ge=100, alias="BILLING_DB_STATEMENT_TIMEOUT_MS")
     function_budget_s: float = Field(default=240.0, gt=0, alias="BILLING_FUNCTION_BUDGET_S")
     sweeper_budget_s: float = Field(default=50.0, gt=0, alias="BILLING_SWEEPER_BUDGET_S")
-    # The longest a claimed contact may stay ``sending`` (gateway call and record) before the sweeper
-    # reports it ``unknown``: above connect + read timeout and a health check.
-    lease_s: float = Field(default=90.0, gt=0, alias="BILLING_LEASE_S")
+    # The longest a claimed contact may stay ``sending`` before the sweeper reports it ``unknown``: above
+    # a send and a health check (connect + read timeout each) plus the minute outcomes wait for the
+    # database (RECORD_PATIENCE_S).
+    lease_s: float = Field(default=150.0, gt=0, alias="BILLING_LEASE_S")
     # Gateway calls one sender invocation makes at once, each to a different instance's due slot.
     sender_concurrency: int = Field(default=64, ge=1, le=256, alias="BILLING_SENDER_CONCURRENCY")
     health_check_interval_s: float = Field(default=30.0, gt=0, alias="BILLING_HEALTH_CHECK_INTERVAL_S")

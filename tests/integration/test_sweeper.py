@@ -38,7 +38,7 @@ def test_a_killed_workers_queue_is_finished_by_the_sweeper_without_duplicates(
     purge_all()  # the dead worker had consumed the first token
     # The worker sent contacts 0 and 1, handed contact 2 to the gateway, then died.
     set_contacts(queue_id, [0, 1], status="sent")
-    dead_since = datetime.now(UTC) - timedelta(minutes=2)
+    dead_since = datetime.now(UTC) - timedelta(minutes=5)  # older than BILLING_LEASE_S (150 s)
     set_contacts(queue_id, [2], status="sending", claimed_by="dead:1:abc", updated_at=dead_since)
     set_queue(queue_id, status="running", sent=2, started_at=dead_since)
     summary = run_tick()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -31,7 +31,8 @@ for _target_q in (_Q.PAUSED_BUSINESS_HOURS, _Q.INSTANCE_DOWN, _Q.COMPLETED):
 queue_transition(_Q.PENDING, _Q.RUNNING)
 
 DISPATCH = text(
-    "SELECT * FROM billing_dispatch(:now, :claim, :limit, :pacing_off, :check_before, CAST(:busy AS uuid[]))"
+    "SELECT * FROM billing_dispatch(:now, :claim, :limit, :pacing_off, :check_before, CAST(:busy AS uuid[]),"
+    " CAST(:outcomes AS jsonb))"
 )
 
 _OUTCOME_COLUMNS = (
@@ -54,8 +55,12 @@ RECORD_ONE = text(
     + ") AS recorded"
 )
 
+# A re-rendered message is kept, so the next claim need not render it again.
 GIVE_BACK = text("""
-UPDATE billing_contacts SET status = :previous_status, claimed_by = NULL, updated_at = :now
+UPDATE billing_contacts
+   SET status = :previous_status, claimed_by = NULL, updated_at = :now,
+       message = COALESCE(CAST(:message AS text), message),
+       rendered_on = COALESCE(CAST(:rendered_on AS date), rendered_on)
  WHERE id = :contact_id AND status = 'sending' AND claimed_by = :claim
 """)
 
@@ -65,6 +70,14 @@ UPDATE billing_contacts SET status = :previous_status, claimed_by = NULL, update
 RESTORE_SLOT = text("""
 UPDATE whatsapp_instances
    SET next_send_at = :previous, daily_count = GREATEST(daily_count - 1, 0)
+ WHERE id = (SELECT id FROM whatsapp_instances WHERE id = :instance_id AND next_send_at = :taken
+               FOR NO KEY UPDATE SKIP LOCKED)
+""")
+
+# A call about to start late moves the instance's next slot by as much, but only while that slot is
+# still the one this claim set (nobody has claimed after it); never waits for a lock.
+SHIFT_SLOT = text("""
+UPDATE whatsapp_instances SET next_send_at = next_send_at + make_interval(secs => :late_s)
  WHERE id = (SELECT id FROM whatsapp_instances WHERE id = :instance_id AND next_send_at = :taken
                FOR NO KEY UPDATE SKIP LOCKED)
 """)
@@ -149,9 +162,11 @@ def claim_slots(
     pacing_off: bool,
     check_before: datetime,
     busy: list[str] | None = None,
-) -> tuple[list[SlotClaim], datetime | None]:
-    """Claim up to ``limit`` due slots, skipping the instances in ``busy`` (calls in flight on them).
-    With nothing claimed, also when the next slot or retry with work behind it is due."""
+    outcomes: list[dict[str, Any]] | None = None,
+) -> tuple[list[SlotClaim], datetime | None, int]:
+    """Record ``outcomes`` first (same statement), then claim up to ``limit`` due slots, skipping the
+    instances in ``busy`` (calls in flight on them). Returns the claims, the next due instant when
+    nothing was claimed, and how many outcomes were still ours to record."""
     params = {
         "now": now,
         "claim": claim,
@@ -159,13 +174,15 @@ def claim_slots(
         "pacing_off": pacing_off,
         "check_before": check_before,
         "busy": busy or [],
+        "outcomes": _outcomes_json(outcomes) if outcomes else None,
     }
     rows = conn.execute(DISPATCH, params).mappings()
     claims = []
     next_due: datetime | None = None
+    recorded = 0
     for row in rows:
         if row["kind"] == "next":
-            next_due = row["next_send_at"]
+            next_due, recorded = row["next_send_at"], int(row["attempts"] or 0)
             continue
         instance = SlotInstance(
             str(row["instance_id"]),
@@ -195,7 +212,12 @@ def claim_slots(
                 contact=contact,
             )
         )
-    return claims, next_due
+    return claims, next_due, recorded
+
+
+def _outcomes_json(outcomes: list[dict[str, Any]]) -> str:
+    rows = [{**outcome, "conversation_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4())} for outcome in outcomes]
+    return json.dumps(rows, default=str)
 
 
 def record_outcomes(conn: Connection, outcomes: list[dict[str, Any]]) -> int:
@@ -212,9 +234,18 @@ def record_outcomes(conn: Connection, outcomes: list[dict[str, Any]]) -> int:
     return int(conn.execute(RECORD, {"outcomes": payload}).scalar_one())
 
 
-def give_back(conn: Connection, claim: SlotClaim, *, now: datetime, restore_slot: bool) -> None:
-    """Return a claimed contact untouched (no attempt consumed), and its slot when ``restore_slot``."""
+def give_back(
+    conn: Connection,
+    claim: SlotClaim,
+    *,
+    now: datetime,
+    restore_slot: bool,
+    keep: tuple[str, date] | None = None,
+) -> None:
+    """Return a claimed contact (no attempt consumed; ``keep``: its re-rendered message and day), and
+    its slot when ``restore_slot``."""
     assert claim.contact is not None
+    message, rendered_on = keep if keep is not None else (None, None)
     conn.execute(
         GIVE_BACK,
         {
@@ -222,12 +253,29 @@ def give_back(conn: Connection, claim: SlotClaim, *, now: datetime, restore_slot
             "claim": claim.claim,
             "previous_status": claim.contact.previous_status,
             "now": now,
+            "message": message,
+            "rendered_on": rendered_on,
         },
     )
-    if restore_slot and claim.slot is not None and claim.slot != claim.previous_slot:
+    if restore_slot:
+        return_slot(conn, claim)
+
+
+def return_slot(conn: Connection, claim: SlotClaim) -> None:
+    """Give the instance back the slot ``claim`` took (no message went out on it), unless it was
+    taken again since."""
+    if claim.slot is not None and claim.slot != claim.previous_slot:
         conn.execute(
             RESTORE_SLOT, {"instance_id": claim.instance.id, "previous": claim.previous_slot, "taken": claim.slot}
         )
+
+
+def shift_slot(conn: Connection, claim: SlotClaim, *, late_s: float) -> bool:
+    """Move the instance's next slot by ``late_s``; False when it was claimed again meanwhile."""
+    if claim.slot is None:
+        return False
+    result = conn.execute(SHIFT_SLOT, {"instance_id": claim.instance.id, "taken": claim.slot, "late_s": late_s})
+    return bool(result.rowcount)
 
 
 def park_queue(

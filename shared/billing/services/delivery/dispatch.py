@@ -53,7 +53,8 @@ LOOK_AGAIN_S = 0.25
 # How long outcomes wait for the database to come back before the sweeper is left to report them.
 RECORD_PATIENCE_S = 60.0
 # A call may start at most this fraction of the instance's gap after its claim (a worker held up by a
-# busy process); later, it is given back rather than sent closer to the next slot than the pace allows.
+# busy process) without moving the next slot first; if that slot is already taken, it is given back
+# rather than sent closer to the next message than the pace allows.
 MISSED_SLOT_FRACTION = 0.04
 # A tenant's hours and settings are looked up once per claim, from this invocation's copy at most this old.
 TENANT_TTL_S = 5.0
@@ -84,13 +85,14 @@ class _Round:
     """What the next transaction writes besides outcomes: give-backs, parks, health results."""
 
     outcomes: list[dict[str, Any]] = field(default_factory=list)
-    give_backs: list[tuple[sql.SlotClaim, bool]] = field(default_factory=list)
+    give_backs: list[tuple[sql.SlotClaim, bool, tuple[str, date] | None]] = field(default_factory=list)
+    slots_back: list[sql.SlotClaim] = field(default_factory=list)  # no message went out on them
     parks: list[tuple[str, QueueStatus, datetime | None, str]] = field(default_factory=list)
     down: list[tuple[str, str]] = field(default_factory=list)
     open: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.outcomes or self.give_backs or self.parks or self.down or self.open)
+        return bool(self.outcomes or self.give_backs or self.slots_back or self.parks or self.down or self.open)
 
 
 class Dispatcher:
@@ -215,11 +217,12 @@ class Dispatcher:
                     # One fresh instant for the round: a stale one would shorten gaps, and a health
                     # check recorded "now" must satisfy this round's claim even with a zero interval.
                     now = self.clock.now()
-                    self._write(conn, pending, now)
+                    # With a claim to make, the outcomes ride on it: one statement, one commit.
+                    self._write(conn, pending, now, with_outcomes=free <= 0)
                     claims: list[sql.SlotClaim] = []
                     next_due = None
                     if free > 0:
-                        claims, next_due = sql.claim_slots(
+                        claims, next_due, recorded = sql.claim_slots(
                             conn,
                             now=now,
                             claim=f"{self.claim_prefix}:{uuid.uuid4().hex[:12]}",
@@ -227,7 +230,9 @@ class Dispatcher:
                             pacing_off=self.settings.pacing_disabled,
                             check_before=now - timedelta(seconds=self.settings.health_check_interval_s),
                             busy=list(self.busy),
+                            outcomes=pending.outcomes,
                         )
+                        self._lost(len(pending.outcomes) - recorded)
                 return claims, next_due
             except DatabaseUnavailableError:
                 # A lost connection, a restart, a deadlock: with outcomes to write or calls in flight,
@@ -248,17 +253,15 @@ class Dispatcher:
                 delay = min(delay * 2, 5.0)
                 now = self.clock.now()
 
-    def _write(self, conn: Connection, pending: _Round, now: datetime) -> None:
+    def _write(self, conn: Connection, pending: _Round, now: datetime, *, with_outcomes: bool) -> None:
         if not pending:
             return
-        recorded = sql.record_outcomes(conn, pending.outcomes)
-        if recorded < len(pending.outcomes):
-            logger.warning(
-                "outcomes no longer ours (reported unknown or cancelled meanwhile)",
-                extra={"action": "sender.claim_lost", "lost": len(pending.outcomes) - recorded},
-            )
-        for claim, restore in pending.give_backs:
-            sql.give_back(conn, claim, now=now, restore_slot=restore)
+        if with_outcomes:
+            self._lost(len(pending.outcomes) - sql.record_outcomes(conn, pending.outcomes))
+        for claim, restore, keep in pending.give_backs:
+            sql.give_back(conn, claim, now=now, restore_slot=restore, keep=keep)
+        for claim in pending.slots_back:
+            sql.return_slot(conn, claim)
         for queue_id, status, resume_at, reason in pending.parks:
             sql.park_queue(conn, queue_id=queue_id, status=status, resume_at=resume_at, reason=reason, now=now)
         # Instance rows in one order (by id) in every sender, so two rounds never wait on each other.
@@ -268,6 +271,13 @@ class Dispatcher:
                 sql.instance_open(conn, instance_id=instance_id, now=now)
             else:
                 sql.instance_down(conn, instance_id=instance_id, reason=f"instance_down: {why}", now=now)
+
+    def _lost(self, count: int) -> None:
+        if count > 0:
+            logger.warning(
+                "outcomes no longer ours (reported unknown or cancelled meanwhile)",
+                extra={"action": "sender.claim_lost", "lost": count},
+            )
 
     # --- claims ------------------------------------------------------------------------------------
 
@@ -293,11 +303,11 @@ class Dispatcher:
         try:
             tenant = self._tenant(claim.contact.tenant_id)
         except NotFoundError:  # pragma: no cover - a tenant deleted mid-queue cascades its queues away
-            self.round.give_backs.append((claim, True))
+            self.round.give_backs.append((claim, True, None))
             return
         kind = TemplateType(str(claim.template_type))
         if kind.respects_business_hours and not (tenant.hours is not None and tenant.hours.is_open(now)):
-            self.round.give_backs.append((claim, True))
+            self.round.give_backs.append((claim, True, None))
             self._park_closed(claim.queue_id, tenant, now)
             return
         self._busy(claim, +1)
@@ -356,22 +366,21 @@ class Dispatcher:
     def _send(self, claim: sql.SlotClaim, tenant: TenantRuntime) -> None:
         contact = claim.contact
         assert contact is not None
-        answer = _Sent(claim, None, contact.message, contact.rendered_on, None, why_down="the worker failed")
+        answer = _Sent(claim, None, contact.message, contact.rendered_on, None, missed=True)
+        started = [False]
         try:
-            answer = self._deliver(claim, contact, tenant)
+            answer = self._deliver(claim, contact, tenant, started)
         except Exception:  # the claim must come back whatever happened; unknown only if the call started
             logger.exception("send failed unexpectedly", extra={"action": "sender.crashed", "contact_id": contact.id})
-            answer = _Sent(
-                claim,
-                delivery_rules.ContactUpdate(ContactStatus.UNKNOWN, attempt_inc=1, error="the sender failed mid-call"),
-                contact.message,
-                contact.rendered_on,
-                None,
-            )
+            if started[0]:
+                update = delivery_rules.ContactUpdate(
+                    ContactStatus.UNKNOWN, attempt_inc=1, error="the sender failed mid-call"
+                )
+                answer = _Sent(claim, update, contact.message, contact.rendered_on, None)
         finally:
             self.done.put(answer)
 
-    def _deliver(self, claim: sql.SlotClaim, contact: Any, tenant: TenantRuntime) -> _Sent:
+    def _deliver(self, claim: sql.SlotClaim, contact: Any, tenant: TenantRuntime, started: list[bool]) -> _Sent:
         now = self.clock.now()
         today = tenant.today(now)
         update = delivery_rules.no_longer_true(
@@ -395,10 +404,13 @@ class Dispatcher:
         gateway = self._gateway(claim)
         late_s = (self.clock.now() - claim.claimed_at).total_seconds()
         if self._missed(claim, late_s):
-            return _Sent(claim, None, message, rendered_on, None, late_s=late_s, missed=True)
-        started = time.monotonic()
+            if not self._shift(claim, late_s):
+                return _Sent(claim, None, message, rendered_on, None, late_s=late_s, missed=True)
+            late_s = 0.0  # the next slot has already moved by the lateness
+        began = time.monotonic()
+        started[0] = True
         outcome = gateway.send_text(contact.phone, message, retry=False)
-        latency = time.monotonic() - started
+        latency = time.monotonic() - began
         metrics.observe_send_duration(latency)
         if outcome.kind is OutcomeKind.INSTANCE_DOWN:
             return _Sent(claim, None, message, rendered_on, latency, why_down=outcome.error or "instance down")
@@ -416,10 +428,21 @@ class Dispatcher:
             return _Sent(claim, None, message, rendered_on, latency, why_down="instance down")
         return _Sent(claim, decided, message, rendered_on, latency, late_s=late_s)
 
+    def _shift(self, claim: sql.SlotClaim, late_s: float) -> bool:
+        """Move the instance's next slot by the lateness before calling; False if it is already taken."""
+        from billing.db.engine import core_connection
+
+        try:
+            with core_connection() as conn, conn.begin():
+                return sql.shift_slot(conn, claim, late_s=late_s + 0.01)
+        except DatabaseUnavailableError:
+            return False
+
     def _missed(self, claim: sql.SlotClaim, late_s: float) -> bool:
-        """A call that would start more than MISSED_SLOT_FRACTION of the gap after its claim is not made:
-        another replica may take the instance's next slot before this call's record moves it, and the
-        number would send two messages closer than its pace."""
+        """A call starting more than MISSED_SLOT_FRACTION of the gap after its claim must first move the
+        instance's next slot by as much (``_shift``): another replica could otherwise take that slot
+        before this call's record moves it, and the number would send two messages closer than its
+        pace. If the slot is already taken, the call is not made."""
         if self.settings.pacing_disabled or claim.slot is None:
             return False
         gap_s = (claim.slot - claim.claimed_at).total_seconds()
@@ -443,8 +466,9 @@ class Dispatcher:
         claim, contact = item.claim, item.claim.contact
         assert contact is not None and claim.queue_id is not None
         if item.missed:
-            # Not sent: the contact goes back untouched and the slot too, unless it was taken since.
-            self.round.give_backs.append((claim, True))
+            # Not sent: the contact goes back untouched (re-rendered text kept) and the slot too,
+            # unless it was taken since.
+            self.round.give_backs.append((claim, True, (item.message, item.rendered_on)))
             logger.info(
                 "slot missed: contact given back",
                 extra={"action": "sender.slot_missed", "instance_id": instance_id, "late_s": round(item.late_s, 3)},
@@ -452,7 +476,7 @@ class Dispatcher:
             return
         if item.update is None:
             # Instance down: the contact goes back untouched, no attempt consumed; the queue waits.
-            self.round.give_backs.append((claim, False))
+            self.round.give_backs.append((claim, False, None))
             self.round.down.append((instance_id, item.why_down or "instance down"))
             logger.warning(
                 "instance down: contact given back",
@@ -462,6 +486,10 @@ class Dispatcher:
         update = item.update
         if item.latency_s is not None:
             self.sent += 1
+        else:
+            # Expired, opted out or unrenderable: no message went out, so the slot (and the day's
+            # count) goes back to the instance.
+            self.round.slots_back.append(claim)
         self.processed += 1
         self.round.outcomes.append(
             {
@@ -529,12 +557,21 @@ def dispatch(*, deps: SenderDeps | None = None) -> DispatchResult:
             nudged, _nudged = _nudged, False
         return nudged
 
+    deps = deps or SenderDeps()
     try:
-        with shutdown.in_flight():
-            result = Dispatcher(deps or SenderDeps()).run(keep_going=keep_going)
-    finally:
+        while True:
+            with shutdown.in_flight():
+                result = Dispatcher(deps).run(keep_going=keep_going)
+            with _active_lock:
+                # A token that came after the last look but before we let go: look again.
+                if result.outcome != "idle" or not _nudged:
+                    _active = False
+                    break
+                _nudged = False
+    except BaseException:
         with _active_lock:
             _active = False
+        raise
     logger.info(
         "dispatch finished: %s",
         result.outcome,

@@ -1,12 +1,12 @@
 """Pause, resume and cancel a queue through the queue state machine, for any actor (an ERP's API key
 or an operator at the CLI); every control is recorded in the audit log with who acted.
 
-The sender re-reads the queue's status under its lease before every message, so a committed pause or
-cancel stops it before its next message; its lease is left alone so the one message in flight is still
-recorded. Cancel turns every cancellable contact into ``cancelled`` with one UPDATE and moves the
-counters and the status in the same transaction. Contacts are locked before the queue row (the
-sender's order), so a cancel racing a sender waits instead of deadlocking; a queue that changed status
-meanwhile is re-read and the decision taken again.
+Dispatch claims only from runnable queues and locks the queue row it claims from (skipping one that is
+locked), so a committed pause or cancel stops the queue before its next claim; a message already
+claimed (its call in flight) is still sent and recorded. Cancel turns every cancellable contact into
+``cancelled`` with one UPDATE and moves the counters and the status in the same transaction.
+Dispatch takes its locks with SKIP LOCKED and never waits on control, so the two cannot deadlock; a
+queue that changed status meanwhile is re-read and the decision taken again.
 """
 
 from __future__ import annotations

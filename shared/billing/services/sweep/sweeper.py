@@ -128,7 +128,7 @@ class Sweeper:
             self.summary.stale_released += result.released
             self.summary.unknown_contacts += result.unknown_contacts
             self.summary.completed += result.completed
-            if result.released < BATCH:
+            if result.unknown_contacts < BATCH:
                 break
 
     def wake(self) -> None:

@@ -33,7 +33,8 @@ depends_on = None
 # to the next tenant-local midnight).
 DISPATCH = """
 CREATE OR REPLACE FUNCTION billing_dispatch(p_now timestamptz, p_claim text, p_limit integer,
-                                            p_pacing_off boolean, p_check_before timestamptz, p_busy uuid[])
+                                            p_pacing_off boolean, p_check_before timestamptz, p_busy uuid[],
+                                            p_outcomes jsonb)
 RETURNS TABLE (
     kind text, instance_id uuid, gateway_url varchar, gateway_instance varchar, api_key_encrypted text,
     api_version varchar, prev_next_send_at timestamptz, next_send_at timestamptz,
@@ -59,8 +60,26 @@ DECLARE
     v_used integer;
     v_next timestamptz;
     v_claimed integer := 0;
+    v_recorded integer := 0;
     v_base timestamptz;
 BEGIN
+    -- First the outcomes of the calls answered since the caller's last round (one lock order: by
+    -- queue, then contact), so a message costs one statement and one commit.
+    IF p_outcomes IS NOT NULL THEN
+        SELECT coalesce(sum(billing_record_send(
+                   x.contact_id, x.queue_id, x.instance_id, x.claim, x.now, x.status, x.attempt_inc,
+                   x.next_attempt_at, x.error, x.provider_id, x.remote_jid, x.sent_at, x.message, x.rendered_on,
+                   x.record_chat, x.d_sent, x.d_failed, x.d_expired, x.d_skipped, x.d_unknown, x.conversation_id,
+                   x.message_id, x.late_s)), 0)
+          INTO v_recorded
+          FROM (SELECT * FROM jsonb_to_recordset(p_outcomes) AS r(
+                    contact_id uuid, queue_id uuid, instance_id uuid, claim text, now timestamptz, status text,
+                    attempt_inc integer, next_attempt_at timestamptz, error text, provider_id text,
+                    remote_jid text, sent_at timestamptz, message text, rendered_on date, record_chat boolean,
+                    d_sent integer, d_failed integer, d_expired integer, d_skipped integer, d_unknown integer,
+                    conversation_id uuid, message_id uuid, late_s double precision)
+                 ORDER BY r.queue_id, r.contact_id) AS x;
+    END IF;
     FOR w IN
         SELECT i.id, i.tenant_id, i.gateway_url, i.gateway_instance, i.api_key_encrypted, i.api_version,
                i.next_send_at, i.daily_count, i.daily_count_date, i.health_state, i.health_checked_at,
@@ -68,7 +87,15 @@ BEGIN
           FROM whatsapp_instances i JOIN billing_configs cfg ON cfg.tenant_id = i.tenant_id
          WHERE (p_pacing_off OR i.next_send_at IS NULL OR i.next_send_at <= p_now)
            AND NOT (i.id = ANY (p_busy))
-           AND EXISTS (SELECT 1 FROM billing_queues bq WHERE bq.instance_id = i.id AND __RUNNABLE__)
+           -- only instances with something to send now: one whose queues hold nothing but future
+           -- retries (or calls in flight) must not take the place of an instance that has work
+           AND EXISTS (
+                SELECT 1 FROM billing_queues bq
+                 WHERE bq.instance_id = i.id AND __RUNNABLE__
+                   AND EXISTS (
+                        SELECT 1 FROM billing_contacts bc
+                         WHERE bc.queue_id = bq.id AND bc.status IN ('pending', 'pending_retry')
+                           AND (bc.status = 'pending' OR bc.next_attempt_at IS NULL OR bc.next_attempt_at <= p_now)))
          ORDER BY i.next_send_at NULLS FIRST
          LIMIT p_limit
            FOR NO KEY UPDATE OF i SKIP LOCKED
@@ -83,7 +110,7 @@ BEGIN
             UPDATE billing_queues
                SET status = 'instance_down', paused_reason = 'instance_down: the gateway reported it closed',
                    resume_at = NULL, updated_at = p_now
-             WHERE billing_queues.instance_id = w.id AND status IN ('pending', 'running');
+             WHERE billing_queues.instance_id = w.id AND status IN ('pending', 'running', 'paused_business_hours');
             __INSTANCE_ROW__down|w.next_send_at__
             CONTINUE;
         END IF;
@@ -102,9 +129,12 @@ BEGIN
         END IF;
         v_cid := NULL;
         FOR q IN
+            -- Locked, skipping a queue control is changing right now: a pause or cancel that committed
+            -- is seen here (the row no longer qualifies), one in progress makes us pass the queue by.
             SELECT bq.id, bq.template_type, bq.valid_until, bq.status FROM billing_queues bq
              WHERE bq.instance_id = w.id AND __RUNNABLE__
              ORDER BY bq.priority DESC, bq.created_at, bq.id
+               FOR NO KEY UPDATE OF bq SKIP LOCKED
         LOOP
             SELECT bc.id, bc.status INTO v_cid, v_cstatus FROM billing_contacts bc
              WHERE bc.queue_id = q.id AND bc.status IN ('pending', 'pending_retry')
@@ -122,7 +152,7 @@ BEGIN
             UPDATE billing_queues
                SET status = 'running', published_at = COALESCE(published_at, p_now), started_at = COALESCE(started_at, p_now), resume_at = NULL,
                    paused_reason = NULL, updated_at = p_now
-             WHERE billing_queues.id = v_qid;
+             WHERE billing_queues.id = v_qid AND status = v_qstatus;
         END IF;
         IF p_pacing_off THEN
             v_next := w.next_send_at;
@@ -150,7 +180,9 @@ BEGIN
                EXISTS (SELECT 1 FROM suppressions s WHERE s.tenant_id = bc.tenant_id AND s.phone = bc.phone);
         v_claimed := v_claimed + 1;
     END LOOP;
-    IF v_claimed = 0 THEN
+    IF v_claimed = 0 OR p_outcomes IS NOT NULL THEN
+      v_next := NULL;
+      IF v_claimed = 0 THEN
         -- Nothing claimed: say when the next slot (or retry) with work behind it comes due, so the
         -- caller sleeps until then (with claims made, it comes back when their calls are answered). Due-but-unclaimable instances (in flight, locked by another
         -- replica) are left out, so a caller never spins on them.
@@ -168,11 +200,14 @@ BEGIN
                 AND EXISTS (SELECT 1 FROM billing_queues bq
                              WHERE bq.id = bc.queue_id AND bq.status IN ('pending', 'running'))))
           INTO v_next;
+      END IF;
+        -- The last row: kind 'next', the next due instant (NULL unless nothing was claimed) and, in
+        -- ``attempts``, how many outcomes were still ours to record.
         RETURN QUERY SELECT 'next'::text, NULL::uuid, NULL::varchar, NULL::varchar, NULL::text, NULL::varchar,
                NULL::timestamptz, v_next, NULL::uuid, NULL::varchar,
                NULL::timestamptz, NULL::uuid, NULL::uuid, NULL::varchar, NULL::varchar, NULL::date,
                NULL::numeric, NULL::varchar, NULL::varchar, NULL::varchar, NULL::jsonb, NULL::uuid,
-               NULL::text, NULL::date, NULL::integer, NULL::timestamptz, NULL::varchar, NULL::boolean;
+               NULL::text, NULL::date, v_recorded, NULL::timestamptz, NULL::varchar, NULL::boolean;
     END IF;
 END
 $$
@@ -308,7 +343,9 @@ def downgrade() -> None:
         "timestamptz, text, text, text, timestamptz, text, date, boolean, integer, integer, integer, integer, "
         "integer, uuid, uuid, double precision)"
     )
-    op.execute("DROP FUNCTION IF EXISTS billing_dispatch(timestamptz, text, integer, boolean, timestamptz, uuid[])")
+    op.execute(
+        "DROP FUNCTION IF EXISTS billing_dispatch(timestamptz, text, integer, boolean, timestamptz, uuid[], jsonb)"
+    )
     op.execute("DROP FUNCTION IF EXISTS billing_complete_if_done(uuid, timestamptz)")
     op.drop_index("ix_queue_runnable", table_name="billing_queues")
     op.drop_index("ix_contact_retry_at", table_name="billing_contacts")
