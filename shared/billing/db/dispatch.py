@@ -43,16 +43,12 @@ _OUTCOME_COLUMNS = (
     "message_id uuid, late_s double precision"
 )
 _OUTCOME_ARGS = ", ".join(column.split()[0] for column in _OUTCOME_COLUMNS.split(", "))
-# Every outcome of one round in one statement; each row is one call of billing_record_send.
+# Outcomes to record without a claim (a round that stops, or the last try after an error), in one
+# statement and in the lock order billing_dispatch uses (by queue, then contact).
 RECORD = text(
     f"SELECT coalesce(sum(billing_record_send({_OUTCOME_ARGS})), 0) AS recorded "  # noqa: S608 - fixed columns
-    f"FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS x({_OUTCOME_COLUMNS})"
-)
-# The usual round has one outcome: a plain call spares the JSON encoding and decoding.
-RECORD_ONE = text(
-    "SELECT billing_record_send("
-    + ", ".join(f":{column.split()[0]}" for column in _OUTCOME_COLUMNS.split(", "))
-    + ") AS recorded"
+    f"FROM (SELECT * FROM jsonb_to_recordset(CAST(:outcomes AS jsonb)) AS r({_OUTCOME_COLUMNS}) "
+    "ORDER BY r.queue_id, r.contact_id) AS x"
 )
 
 # A re-rendered message is kept, so the next claim need not render it again.
@@ -224,14 +220,7 @@ def record_outcomes(conn: Connection, outcomes: list[dict[str, Any]]) -> int:
     """Record every outcome in one statement; returns how many were still ours to record."""
     if not outcomes:
         return 0
-    if len(outcomes) == 1:
-        ids = {"conversation_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4())}
-        return int(conn.execute(RECORD_ONE, {**outcomes[0], **ids}).scalar_one())
-    # One lock order for every sender (by queue, then contact), so two recording at once never deadlock.
-    ordered = sorted(outcomes, key=lambda o: (str(o["queue_id"]), str(o["contact_id"])))
-    rows = [{**outcome, "conversation_id": str(uuid.uuid4()), "message_id": str(uuid.uuid4())} for outcome in ordered]
-    payload = json.dumps(rows, default=str)
-    return int(conn.execute(RECORD, {"outcomes": payload}).scalar_one())
+    return int(conn.execute(RECORD, {"outcomes": _outcomes_json(outcomes)}).scalar_one())
 
 
 def give_back(
