@@ -110,7 +110,6 @@ _RECOVER = sa.text(
 
 @dataclass(frozen=True)
 class StaleResult:
-    republish: list[Claimed]
     released: int
     unknown_contacts: int
     completed: int = 0
@@ -147,7 +146,6 @@ def release_stale(*, session: Session, now: datetime, batch: int, claim_timeout:
     ).all()
     completed = session.execute(_FINISHED, {"now": now, "batch": batch}).all()
     return StaleResult(
-        republish=[],
         released=len(rows),
         unknown_contacts=sum(int(r.lost) for r in rows),
         completed=sum(int(r.done) for r in completed),
