@@ -199,3 +199,22 @@ def test_billing_dev_stops_its_postgres_on_every_signal_and_starts_again_on_the_
     assert postgres_processes(pgdata) == []
     # Instances pointed at the simulator survive a restart: it keeps its port.
     assert banner["simulator"] == again["simulator"] == f"http://127.0.0.1:{sim_port}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_start_up_still_stops_the_embedded_postgres(tmp_path: Path) -> None:
+    """A Ctrl-C that lands before the banner (PostgreSQL up, migrations running) used to raise
+    KeyboardInterrupt past the cleanup and leave PostgreSQL running; now it asks for the same shutdown."""
+    env = clean_environment()
+    data = tmp_path / "dev-data"
+    env["BILLING_DEV_DATA_DIR"] = str(data)
+    billing = Path(sys.executable).with_name("billing")
+    proc = subprocess.Popen(
+        [str(billing), "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    while not postgres_processes(data / "pg"):
+        assert proc.poll() is None and time.monotonic() < deadline, "the embedded PostgreSQL did not start"
+        time.sleep(0.02)
+    assert stop_dev(proc, signal.SIGINT) == 0  # type: ignore[arg-type]
+    assert postgres_processes(data / "pg") == []

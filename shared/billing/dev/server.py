@@ -4,6 +4,7 @@ RabbitMQ and the connector when RABBITMQ_URL is set), the sweeper every minute, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -129,24 +130,39 @@ def _start_simulator(port: int, instances: dict[str, str]) -> Any:
 
 def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop: threading.Event | None = None) -> int:
     """Run until Ctrl-C (or ``stop`` is set). Returns the exit code."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C and SIGTERM (a terminal closed, `kill`, a supervisor) ask for the shutdown below; a
+        # KeyboardInterrupt raised at an arbitrary line (between the banner and the wait) once left the
+        # embedded PostgreSQL running. A second one during a slow start-up interrupts it, still cleaned up.
+        def on_signal(signum: int, frame: object) -> None:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, on_signal)
+    with contextlib.ExitStack() as cleanup:  # whatever started is stopped, in reverse, however we leave
+        return _serve(host, port, stop, ready, cleanup)
+    return 0  # pragma: no cover - ExitStack does not swallow exceptions
+
+
+def _serve(
+    host: str, port: int, stop: threading.Event, ready: threading.Event | None, cleanup: contextlib.ExitStack
+) -> int:
     from werkzeug.serving import make_server
 
     from billing.adapters.broker import queue_names, set_publisher
     from billing.db.migrate import upgrade
     from billing.dev.bootstrap import DEMO_GATEWAY_KEY, DEMO_INSTANCE, ensure_demo
 
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        # SIGTERM (a terminal closed, `kill`, a supervisor) must run the same shutdown as Ctrl-C, or the
-        # embedded PostgreSQL outlives us.
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     data_dir = Path(get_settings().dev_data_dir or DATA_DIR)
     data_dir.mkdir(parents=True, exist_ok=True)
-    pg_server = None
     if not env_is_set("DATABASE_URL"):
         from billing.dev.embedded import start_embedded_postgres
 
         url, pg_server = start_embedded_postgres(data_dir / "pg")
+        cleanup.callback(pg_server.cleanup)
         override_environment(DATABASE_URL=url)
     use_broker = env_is_set("RABBITMQ_URL")
     if not use_broker:
@@ -160,6 +176,7 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
         gateway_key = get_settings().dev_gateway_api_key.get_secret_value()
     else:
         sim = _start_simulator(get_settings().dev_simulator_port, {DEMO_INSTANCE: DEMO_GATEWAY_KEY})
+        cleanup.callback(sim.stop)
         gateway_url, gateway_key = sim.base_url, DEMO_GATEWAY_KEY
     demo = ensure_demo(gateway_url=gateway_url, gateway_key=gateway_key, data_dir=data_dir)
 
@@ -181,13 +198,12 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
 
     deliver_sender, deliver_sweeper = trigger_via(apps["sender"]), trigger_via(apps["sweeper"])
     names = queue_names()
-    connector = None
-    dispatcher = None
     if use_broker:
         from billing.adapters.connector import Connector
 
         connector = Connector(sender_target=deliver_sender, sweeper_target=deliver_sweeper)
         threading.Thread(target=asyncio.run, args=(connector.run(),), name="connector", daemon=True).start()
+        cleanup.callback(connector.request_stop)
     else:
         from billing.adapters.memory_broker import DirectDispatcher
 
@@ -197,8 +213,12 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
         for queue in (names.check_stale, names.check_recovery):
             dispatcher.register(queue, deliver_sweeper)
         set_publisher(dispatcher)
+        cleanup.callback(dispatcher.close, wait=True)
+        cleanup.callback(set_publisher, None)
     threading.Thread(target=_sweeper_loop, args=(deliver_sweeper, stop), name="sweeper", daemon=True).start()
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    cleanup.callback(server.shutdown)
+    cleanup.callback(stop.set)
 
     simulator_url = gateway_url if sim is not None else None
     sys.stdout.write(_banner(base_url, demo.api_key, simulator_url, get_settings().database_url))
@@ -206,21 +226,7 @@ def run_dev(host: str, port: int, *, ready: threading.Event | None = None, stop:
     logger.info("billing dev ready", extra={"action": "dev.ready", "base_url": base_url})
     if ready is not None:
         ready.set()
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        logger.info("stopping", extra={"action": "dev.stopping"})
-    finally:
-        stop.set()
-        server.shutdown()
-        if connector is not None:
-            connector.request_stop()
-        if dispatcher is not None:
-            set_publisher(None)
-            dispatcher.close(wait=True)
-        if sim is not None:
-            sim.stop()
-        if pg_server is not None:
-            pg_server.cleanup()
+    while not stop.wait(0.5):
+        pass
+    logger.info("stopping", extra={"action": "dev.stopping"})
     return 0
