@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -19,9 +20,9 @@ from billing.services import admin
 from billing.services.delivery.deps import SenderDeps
 from billing.services.delivery.dispatch import dispatch
 from billing.services.tenants import forget_tenant
-from billing.sim.server import SimulatorHandle
 from billing.testing import FakeClock, InMemoryBroker
 from support.factories import World, contacts_of, make_queue, make_world, phone_of, queue_row
+from support.sim_process import simulator_process
 from test_sender_processes import SenderProcess, finish_in_process, settle_stale_claims, token_for
 
 # Monday 2026-11-30 10:00 in Sao Paulo: inside the default business hours.
@@ -29,7 +30,15 @@ MONDAY_10H = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def world(db: Any, sim: SimulatorHandle, broker_prefix: str) -> World:
+def sim() -> Iterator[Any]:
+    """Pace is judged by the simulator's arrival times: it runs in its own process, where this test's
+    threads cannot delay its stamps."""
+    with simulator_process() as handle:
+        yield handle
+
+
+@pytest.fixture
+def world(db: Any, sim: Any, broker_prefix: str) -> World:
     w = make_world(db, gateway_url=sim.base_url)
     w.register(sim.client)
     return w
@@ -45,15 +54,15 @@ def in_process(clock: Any = None, **settings: Any) -> SenderDeps:
     )
 
 
-def wait_for(condition: Any, timeout_s: float = 30.0) -> None:
+def wait_for(condition: Any, timeout_s: float = 30.0, every_s: float = 0.01) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
+        time.sleep(every_s)
 
 
 def test_an_overdue_batch_posted_after_notifications_goes_out_before_the_rest_of_them(
-    db: Any, sim: SimulatorHandle, world: World
+    db: Any, sim: Any, world: World
 ) -> None:
     notifications = make_queue(db, world, 200)
     sim.client.set_latency(5)
@@ -80,7 +89,7 @@ def test_an_overdue_batch_posted_after_notifications_goes_out_before_the_rest_of
 
 
 def test_sigkill_while_waiting_for_a_slot_leaves_nothing_claimed_or_unknown(
-    db: Any, sim: SimulatorHandle, world: World
+    db: Any, sim: Any, world: World
 ) -> None:
     tenant = admin.resolve_tenant(world.tenant_name, session=db)
     admin.set_config(tenant, session=db, throttle_per_minute=12, jitter_s=0)  # one message every 5 s
@@ -104,7 +113,7 @@ def test_sigkill_while_waiting_for_a_slot_leaves_nothing_claimed_or_unknown(
     assert queue_row(db, queue_id).unknown == 0
 
 
-def add_instances(db: Any, sim: SimulatorHandle, world: World, count: int) -> list[Any]:
+def add_instances(db: Any, sim: Any, world: World, count: int) -> list[Any]:
     secret = get_settings().billing_secret_key.get_secret_value()
     tenant = db.get(Tenant, world.tenant_id)
     ids = [world.instance_id]
@@ -120,7 +129,7 @@ def add_instances(db: Any, sim: SimulatorHandle, world: World, count: int) -> li
 
 
 def test_two_sender_processes_and_a_sweeper_send_a_thousand_contacts_on_fifty_instances_exactly_once_at_pace(
-    db: Any, sim: SimulatorHandle, world: World
+    db: Any, sim: Any, world: World
 ) -> None:
     from billing.services.sweep.sweeper import run_tick
 
@@ -138,8 +147,7 @@ def test_two_sender_processes_and_a_sweeper_send_a_thousand_contacts_on_fifty_in
     stop = threading.Event()
 
     def sweeping() -> None:
-        # A tick every 2 s (the real one is every minute): often enough to race the senders, rare
-        # enough not to starve the in-process simulator, whose arrival times the pace is judged by.
+        # A tick every 2 s (the real one is every minute): often enough to race the senders.
         while not stop.is_set():
             run_tick(publisher=InMemoryBroker())
             stop.wait(2.0)
@@ -149,7 +157,7 @@ def test_two_sender_processes_and_a_sweeper_send_a_thousand_contacts_on_fifty_in
     results: list[Any] = []
     try:
         calls = [s.post(token_for(q), results) for s in senders for q in queues[:3]]
-        wait_for(lambda: sim.client.send_requests() >= 1000, timeout_s=120)
+        wait_for(lambda: sim.client.send_requests() >= 1000, timeout_s=120, every_s=0.25)
         for call in calls:
             call.join(60)
     finally:
@@ -172,7 +180,7 @@ def test_two_sender_processes_and_a_sweeper_send_a_thousand_contacts_on_fifty_in
 
 
 def test_outcomes_survive_a_database_outage_mid_queue_and_nothing_is_reported_unknown(
-    db: Any, sim: SimulatorHandle, world: World
+    db: Any, sim: Any, world: World
 ) -> None:
     queue_id = make_queue(db, world, 40)
     sim.client.set_latency(30)
@@ -201,3 +209,68 @@ def test_outcomes_survive_a_database_outage_mid_queue_and_nothing_is_reported_un
     received = [m["number"] for m in sim.client.messages()]
     assert len(received) == len(set(received)) == 40
     assert queue_row(db, queue_id).status == "completed"
+
+
+class _StallingClock(FakeClock):
+    """A worker in a busy process: every look at the clock finds it ``stall_s`` later."""
+
+    def __init__(self, start: datetime, stall_s: float) -> None:
+        super().__init__(start)
+        self.stall_s = stall_s
+
+    def now(self) -> datetime:
+        self.advance(self.stall_s)
+        return super().now()
+
+
+def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_made(
+    db: Any, sim: Any, world: World
+) -> None:
+    from billing.db.dispatch import claim_slots
+    from billing.db.engine import core_connection
+    from billing.services.delivery.dispatch import Dispatcher
+
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # slots 1.05 s apart
+    db.commit()
+    forget_tenant()
+    make_queue(db, world, 3)
+    clock = FakeClock(MONDAY_10H)
+    dispatcher = Dispatcher(in_process(clock, pacing_disabled=False))
+
+    def claim_one() -> Any:
+        with core_connection() as conn, conn.begin():
+            claims, _, _ = claim_slots(
+                conn, now=clock.now(), claim="late-test", limit=1, pacing_off=False, check_before=MONDAY_10H
+            )
+        assert len(claims) == 1 and claims[0].contact is not None
+        return claims[0]
+
+    def next_slot() -> datetime:
+        query = sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i")
+        value = db.execute(query, {"i": world.instance_id})
+        db.commit()
+        return value.scalar_one()
+
+    healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
+    db.execute(healthy, {"t": MONDAY_10H})
+    db.commit()
+    claim = claim_one()
+    assert (claim.slot - MONDAY_10H).total_seconds() == pytest.approx(1.05)
+    clock.advance(0.3)  # the worker starts 0.3 s after the claim: more than 4 % of the gap
+    assert dispatcher._settle_lateness(claim) == 0.0
+    assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.31)  # moved before the call
+    # Each move keeps the call later still (a stalled process): moved again, the rest left to the record.
+    clock.advance(1.5)
+    claim = claim_one()
+    stalled = Dispatcher(in_process(_StallingClock(clock.now(), 0.05), pacing_disabled=False))
+    left = stalled._settle_lateness(claim)
+    assert left is not None and 0 < left <= 0.04 * 1.05
+    assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.06)
+    # The next slot was taken meanwhile (another replica claimed it): the late call is not made.
+    clock.advance(1.2)
+    claim = claim_one()
+    db.execute(sa.text("UPDATE whatsapp_instances SET next_send_at = next_send_at + interval '1 second'"))
+    db.commit()
+    clock.advance(0.3)
+    assert dispatcher._settle_lateness(claim) is None

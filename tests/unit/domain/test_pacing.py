@@ -68,7 +68,8 @@ def test_next_slot_moves_to_midnight_when_the_daily_cap_is_reached() -> None:
 
 def test_estimate_without_business_hours_is_count_times_interval() -> None:
     start = datetime(2026, 11, 18, 10, 0, tzinfo=SP)
-    assert estimate_completion(61, start=start, per_minute=60, hours=None) == start + timedelta(minutes=1)
+    # 60 gaps of 1 s plus the slot guard (5 % of the pace, at most 0.1 s).
+    assert estimate_completion(61, start=start, per_minute=60, hours=None) == start + timedelta(seconds=63)
     assert estimate_completion(0, start=start, per_minute=60, hours=None) == start
 
 
@@ -76,14 +77,14 @@ def test_backlog_of_the_instance_goes_first() -> None:
     start = datetime(2026, 11, 18, 10, 0, tzinfo=SP)
     alone = estimate_completion(10, start=start, per_minute=60, hours=None)
     behind = estimate_completion(10, start=start, per_minute=60, hours=None, backlog=50)
-    assert behind - alone == timedelta(seconds=50)
+    assert behind - alone == timedelta(seconds=50 * 1.05)
 
 
 def test_messages_only_progress_while_open() -> None:
     friday_1730 = datetime(2026, 11, 27, 17, 30, tzinfo=SP)
-    # 20/min: 600 fit before 18:00 on Friday, the other 400 take 20 minutes on Monday.
+    # 20/min, slots 3.1 s apart: 581 fit before 18:00 on Friday, the other 419 take 21.6 minutes on Monday.
     eta = estimate_completion(1000, start=friday_1730, per_minute=20, hours=WEEKDAYS)
-    assert eta == datetime(2026, 11, 30, 8, 19, 57, tzinfo=SP)
+    assert eta == datetime(2026, 11, 30, 8, 0, tzinfo=SP) + timedelta(seconds=418 * 3.1)
 
 
 def test_a_start_outside_hours_begins_at_the_next_opening() -> None:
@@ -96,9 +97,9 @@ def test_a_start_outside_hours_begins_at_the_next_opening() -> None:
 def test_the_daily_cap_pushes_the_rest_to_the_next_open_day() -> None:
     monday = datetime(2026, 11, 30, 8, 0, tzinfo=SP)
     eta = estimate_completion(250, start=monday, per_minute=60, hours=WEEKDAYS, daily_cap=100)
-    assert eta == datetime(2026, 12, 2, 8, 0, 49, tzinfo=SP)
+    assert eta == datetime(2026, 12, 2, 8, 0, tzinfo=SP) + timedelta(seconds=49 * 1.05)
     eta_used = estimate_completion(10, start=monday, per_minute=60, hours=WEEKDAYS, daily_cap=100, sent_today=95)
-    assert eta_used == datetime(2026, 12, 1, 8, 0, 4, tzinfo=SP)
+    assert eta_used == datetime(2026, 12, 1, 8, 0, tzinfo=SP) + timedelta(seconds=4 * 1.05)
 
 
 def test_estimates_are_fast_for_big_batches() -> None:
@@ -121,16 +122,17 @@ def test_estimate_counts_real_seconds_across_a_dst_change() -> None:
     ny = ZoneInfo("America/New_York")
     start = datetime(2026, 3, 8, 1, 0, tzinfo=ny)  # an hour before clocks jump to 03:00
     eta = estimate_completion(121, start=start, per_minute=1, hours=None)
-    assert eta.timestamp() - start.timestamp() == 120 * 60
-    assert eta == datetime(2026, 3, 8, 4, 0, tzinfo=ny)
+    assert eta.timestamp() - start.timestamp() == pytest.approx(120 * 60.1)  # 1/min, guard 0.1 s
+    assert eta == datetime(2026, 3, 8, 4, 0, 12, tzinfo=ny)
 
 
 def test_the_estimate_uses_the_mean_gap_with_jitter_not_the_bare_interval() -> None:
     start = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)
     bare = estimate_completion(1000, start=start, per_minute=20, hours=None)
     jittered = estimate_completion(1000, start=start, per_minute=20, hours=None, jitter_s=2.0)
-    assert (bare - start).total_seconds() == 999 * 3  # 999 gaps of 3 s
-    assert (jittered - start).total_seconds() == 999 * 4  # 999 gaps of 4 s on average: 66.6 minutes
+    assert (bare - start).total_seconds() == pytest.approx(999 * 3.1)  # 999 gaps of 3 s plus a 0.1 s guard
+    # 999 gaps of 4.1 s on average: 68 minutes.
+    assert (jittered - start).total_seconds() == pytest.approx(999 * 4.1)
     # Work queued ahead on the instance goes first, then the daily cap stops the day.
     ahead = estimate_completion(10, start=start, per_minute=60, hours=None, backlog=50, daily_cap=55)
     assert ahead.astimezone(UTC).date() > start.date()

@@ -164,7 +164,11 @@ BEGIN
             IF v_base NOT BETWEEN p_now - interval '60 seconds' AND p_now + interval '60 seconds' OR v_base < p_now THEN
                 v_base := p_now;
             END IF;
-            v_next := v_base + make_interval(secs => 60.0 / w.throttle_per_minute + random() * w.jitter_s);
+            -- The pace, a guard of 5 % of it (at most 0.1 s) for a request that reaches the gateway a
+            -- little after its slot (domain.pacing.SLOT_GUARD_*), and the jitter.
+            v_next := v_base + make_interval(secs => 60.0 / w.throttle_per_minute
+                                             + least(0.05 * 60.0 / w.throttle_per_minute, 0.1)
+                                             + random() * w.jitter_s);
             UPDATE whatsapp_instances SET next_send_at = v_next, daily_count = v_used + 1, daily_count_date = v_today
              WHERE whatsapp_instances.id = w.id;
         END IF;
