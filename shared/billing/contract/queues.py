@@ -80,3 +80,37 @@ class QueueStatusView:
     completed_at: datetime | None
     failures: list[FailureItem] = field(default_factory=list)
     next_failures_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactQuery:
+    """Which contacts of a queue to list: by status and invoice, one page after ``cursor``."""
+
+    statuses: tuple[str, ...] = ()
+    invoice_id: str | None = None
+    cursor: str | None = None
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class ContactItem:
+    """One contact as the ERP sees it: what was asked, where it stands, what the gateway reported."""
+
+    index: int
+    invoice_id: str | None
+    phone: str
+    name: str | None
+    status: str
+    attempts: int
+    error: str | None
+    provider_message_id: str | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    replied_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    items: list[ContactItem]
+    next_cursor: str | None

@@ -263,7 +263,12 @@ class BillingContact(SQLModel, table=True):
             "position",
             postgresql_where=sa.text("status IN ('pending', 'pending_retry')"),
         ),
-        sa.Index("ix_contact_queue_status", "queue_id", "status"),
+        # Pages of a queue's contacts by status, in position order (contact listing, 0009).
+        sa.Index("ix_contact_queue_status_position", "queue_id", "status", "position"),
+        # An invoice's contacts across the tenant's queues (invoice cancel, listing by invoice; 0009).
+        sa.Index(
+            "ix_contact_tenant_invoice", "tenant_id", "invoice_id", postgresql_where=sa.text("invoice_id IS NOT NULL")
+        ),
         sa.Index("ix_contact_tenant_phone", "tenant_id", "phone"),
         sa.Index(
             "ix_contact_provider_id",

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from billing.http.schemas import ControlRequest, Problem, StatusResponse
+from billing.http.schemas import ContactsResponse, ControlRequest, Problem, StatusResponse
 from billing.http.send_schemas import MAX_IDEMPOTENCY_KEY, SendRequest, SendResponse
 
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
@@ -95,6 +95,10 @@ def _send_operation(template_type: str) -> dict[str, Any]:
     }
 
 
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": description}
+
+
 def _queue_id() -> dict[str, Any]:
     return {"name": "queue_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
@@ -104,6 +108,7 @@ def build_document() -> dict[str, Any]:
         (SendRequest, "validation"),
         (SendResponse, "serialization"),
         (StatusResponse, "serialization"),
+        (ContactsResponse, "serialization"),
         (ControlRequest, "validation"),
         (Problem, "serialization"),
     ]
@@ -127,6 +132,30 @@ def build_document() -> dict[str, Any]:
             "responses": {
                 "200": _ok(StatusResponse, "the queue's status"),
                 **{str(s): _problem(s) for s in (400, 401, 403, 404, 422, 429, 503)},
+            },
+        }
+    }
+    paths["/api/v1/billing/queue/{queue_id}/contacts"] = {
+        "get": {
+            "operationId": "queue_contacts",
+            "summary": "Every contact of a queue with its status and receipts, a page at a time (by index)",
+            "tags": ["queues"],
+            "parameters": [
+                _queue_id(),
+                _query("status", "comma-separated contact statuses, e.g. `unknown,failed` (default: all)"),
+                _query("invoice_id", "only the contacts of this invoice"),
+                _query("cursor", "`next_cursor` of the previous page"),
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+                    "description": "contacts per page",
+                },
+            ],
+            "responses": {
+                "200": _ok(ContactsResponse, "one page of contacts, timestamps in UTC (`Z`)"),
+                **{str(s): _problem(s) for s in (401, 403, 404, 422, 429, 503)},
             },
         }
     }

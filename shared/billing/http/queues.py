@@ -10,10 +10,10 @@ import json
 
 from pydantic import ValidationError
 
-from billing.contract.queues import ControlCommand, QueueStatusView
+from billing.contract.queues import ContactPage, ControlCommand, QueueStatusView
 from billing.errors import MalformedRequestError, ValidationFailedError
 from billing.http.body import require_json
-from billing.http.schemas import ControlRequest, StatusResponse
+from billing.http.schemas import ContactsResponse, ControlRequest, StatusResponse
 
 MAX_CONTROL_BODY = 4096
 
@@ -39,3 +39,8 @@ def parse_control_body(content_type: str | None, raw: bytes) -> ControlCommand:
 def status_json(view: QueueStatusView) -> str:
     """The documented status body of ``view`` (validated against the published schema)."""
     return StatusResponse.model_validate(view, from_attributes=True).model_dump_json()
+
+
+def contacts_json(page: ContactPage) -> str:
+    """The documented contacts page (validated against the published schema; timestamps in UTC, Z)."""
+    return ContactsResponse.model_validate(page, from_attributes=True).model_dump_json()

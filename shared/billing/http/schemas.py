@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# The convention of the section-5 routes: every timestamp in UTC, written with ``Z``.
+UtcDatetime = Annotated[datetime, PlainSerializer(_utc, return_type=str, when_used="json")]
+ContactStatusName = Literal[
+    "pending", "sending", "pending_retry", "sent", "failed", "cancelled", "expired", "skipped", "unknown"
+]
 
 
 class ProblemError(BaseModel):
@@ -72,3 +83,52 @@ class ControlRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Literal["pause", "resume", "cancel"]
+
+
+class ContactItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    index: int = Field(description="position of the contact in the original request (0-based)")
+    invoice_id: str | None
+    phone: str = Field(description="E.164")
+    name: str | None
+    status: ContactStatusName
+    attempts: int = Field(description="gateway calls made for this contact")
+    error: str | None = Field(description="the last error, when there was one")
+    provider_message_id: str | None = Field(description="the gateway's message id, once sent")
+    sent_at: UtcDatetime | None
+    delivered_at: UtcDatetime | None
+    read_at: UtcDatetime | None
+    replied_at: UtcDatetime | None = Field(description="when the customer last wrote back after this reminder")
+
+
+class ContactsResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "index": 3,
+                            "invoice_id": "NF-1",
+                            "phone": "+5511999998888",
+                            "name": "Maria",
+                            "status": "unknown",
+                            "attempts": 1,
+                            "error": "the gateway timed out after the request went out",
+                            "provider_message_id": None,
+                            "sent_at": None,
+                            "delivered_at": None,
+                            "read_at": None,
+                            "replied_at": None,
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        },
+    )
+
+    items: list[ContactItem]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")

@@ -8,8 +8,6 @@ Tenant configuration for the ETA comes from the short-lived tenant cache.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
 from collections.abc import Callable
@@ -22,7 +20,8 @@ from sqlmodel import Session
 from billing.contract.queues import FailureItem, QueueStatusView
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
-from billing.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationFailedError
+from billing.errors import DomainError, NotFoundError, PermissionDeniedError
+from billing.services.queues import cursors
 from billing.services.tenants import TenantRuntime, load_tenant_runtime
 
 logger = logging.getLogger(__name__)
@@ -49,26 +48,17 @@ def parse_queue_id(raw: str) -> uuid.UUID:
 
 
 def encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{position}".encode()).decode().rstrip("=")
+    return cursors.encode_cursor(_CURSOR_PREFIX, position)
 
 
 def decode_cursor(cursor: str | None) -> int:
     """The last position already listed (-1: start); a cursor we did not issue is a 422."""
-    if cursor is None:
-        return -1
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        if not text.startswith(_CURSOR_PREFIX):
-            raise ValueError(text)
-        position = int(text[len(_CURSOR_PREFIX) :])
-        if position < 0 or position > 2**31 - 1:
-            raise ValueError(text)
-    except (ValueError, UnicodeError, binascii.Error) as exc:
-        raise ValidationFailedError(
-            "invalid failures_cursor: pass back the next_failures_cursor of a previous answer",
-            [{"loc": ["query", CURSOR_PARAM], "msg": "not a cursor this API issued"}],
-        ) from exc
-    return position
+    return cursors.decode_cursor(
+        cursor,
+        prefix=_CURSOR_PREFIX,
+        param=CURSOR_PARAM,
+        detail="invalid failures_cursor: pass back the next_failures_cursor of a previous answer",
+    )
 
 
 def _failure_page(rows: list[FailureItem]) -> tuple[list[FailureItem], str | None]:
