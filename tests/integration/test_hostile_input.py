@@ -47,8 +47,8 @@ class Hostile:
 
 
 HOSTILE = [
-    Hostile("declared over the limit", b" " * (LIMIT * 4)),
-    Hostile("chunked over the limit", b" " * (LIMIT * 4), chunked=True),
+    Hostile("declared over the limit", b" " * (LIMIT * 5)),  # over every door's limit (control: 16 KiB)
+    Hostile("chunked over the limit", b" " * (LIMIT * 5), chunked=True),
     Hostile("nested arrays", NESTED[: LIMIT // 2] + NESTED[-LIMIT // 2 :]),
     Hostile("nested objects", DEEP_OBJECT[:2000] + b"1" + b"}" * 300),
     Hostile("deep nesting within the limit", b"[" * 3000 + b"]" * 1000),

@@ -44,6 +44,20 @@ class ControlCommand:
     action: ControlAction
 
 
+RESENDABLE = ("unknown", "failed")
+
+
+@dataclass(frozen=True)
+class ResendCommand:
+    """Send these contacts again: an explicit decision, since an ``unknown`` one may have gone out.
+
+    ``statuses``: which contacts (only ``unknown`` and ``failed`` can be resent); ``indexes``: only these
+    positions (None: every contact in those statuses)."""
+
+    statuses: tuple[str, ...] = RESENDABLE
+    indexes: tuple[int, ...] | None = None
+
+
 class FailureItem(TypedDict):
     """A failed contact as the status lists it (built by PostgreSQL as JSON, so a dict)."""
 

@@ -162,7 +162,8 @@ def build_document() -> dict[str, Any]:
     paths["/api/v1/billing/queue/{queue_id}/control"] = {
         "post": {
             "operationId": "queue_control",
-            "summary": "Pause, resume or cancel a queue (repeating an action is a no-op)",
+            "summary": "Pause, resume or cancel a queue (repeating an action is a no-op); resend unknown or "
+            "failed contacts",
             "tags": ["queues"],
             "parameters": [_queue_id()],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(ControlRequest)}}},

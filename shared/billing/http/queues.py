@@ -10,15 +10,15 @@ import json
 
 from pydantic import ValidationError
 
-from billing.contract.queues import ContactPage, ControlCommand, QueueStatusView
+from billing.contract.queues import RESENDABLE, ContactPage, ControlCommand, QueueStatusView, ResendCommand
 from billing.errors import MalformedRequestError, ValidationFailedError
 from billing.http.body import require_json
 from billing.http.schemas import ContactsResponse, ControlRequest, StatusResponse
 
-MAX_CONTROL_BODY = 4096
+MAX_CONTROL_BODY = 16384  # a resend of 1,000 indexes fits
 
 
-def parse_control_body(content_type: str | None, raw: bytes) -> ControlCommand:
+def parse_control_body(content_type: str | None, raw: bytes) -> ControlCommand | ResendCommand:
     """The control command from a body already read within ``MAX_CONTROL_BODY``: 415 not JSON,
     400 unparsable, 422 not one of the actions."""
     require_json(content_type)
@@ -32,8 +32,31 @@ def parse_control_body(content_type: str | None, raw: bytes) -> ControlCommand:
         errors: list[dict[str, object]] = [
             {"loc": ["body", *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_url=False)
         ]
-        raise ValidationFailedError('action must be one of "pause", "resume", "cancel"', errors) from exc
+        raise ValidationFailedError(_control_detail(exc), errors) from exc
+    if request.action == "resend":
+        return ResendCommand(
+            statuses=tuple(request.statuses) if request.statuses else RESENDABLE,
+            indexes=tuple(request.indexes) if request.indexes is not None else None,
+        )
+    if request.statuses is not None or request.indexes is not None:
+        raise ValidationFailedError(
+            f"statuses and indexes only go with the resend action, not {request.action}",
+            [{"loc": ["body", "statuses" if request.statuses is not None else "indexes"], "msg": "resend only"}],
+        )
     return ControlCommand(action=request.action)
+
+
+def _control_detail(exc: ValidationError) -> str:
+    """One sentence for the first thing wrong with a control body."""
+    first = exc.errors(include_url=False)[0]
+    where = first["loc"][0] if first["loc"] else "action"
+    if where == "statuses":
+        return "statuses must be a non-empty list of contact statuses (only unknown and failed can be resent)"
+    if where == "indexes":
+        return "indexes must be a list of 1 to 1000 contact indexes (whole numbers from 0)"
+    if first["type"] == "extra_forbidden":
+        return f"unknown field {where!r}: a control body has action, and for resend statuses and indexes"
+    return 'action must be one of "pause", "resume", "cancel", "resend"'
 
 
 def status_json(view: QueueStatusView) -> str:

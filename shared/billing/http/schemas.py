@@ -80,9 +80,25 @@ class StatusResponse(BaseModel):
 
 
 class ControlRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"action": "pause"}, {"action": "resend", "statuses": ["unknown"], "indexes": [3]}]
+        },
+    )
 
-    action: Literal["pause", "resume", "cancel"]
+    action: Literal["pause", "resume", "cancel", "resend"]
+    statuses: list[ContactStatusName] | None = Field(
+        default=None,
+        min_length=1,
+        description="resend only: which contacts; only `unknown` and `failed` can be resent (default both)",
+    )
+    indexes: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="resend only: just these contacts (their `index`); each must be in `statuses`",
+    )
 
 
 class ContactItem(BaseModel):

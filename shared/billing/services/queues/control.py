@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from billing.adapters.broker import Publisher
-from billing.contract.queues import Actor, ControlAction, ControlCommand, QueueStatusView
+from billing.contract.queues import Actor, ControlAction, ControlCommand, QueueStatusView, ResendCommand
 from billing.db.engine import UnitOfWork
 from billing.db.models import AuditEntry
 from billing.domain.states import CONTACT_CANCELLABLE, CONTROL_NOOP, CONTROL_TARGETS, QueueStatus, queue_transition
@@ -137,14 +137,19 @@ class _Moved(Exception):
 
 def control_queue(
     queue_ref: str | uuid.UUID,
-    command: ControlCommand,
+    command: ControlCommand | ResendCommand,
     *,
     actor: Actor,
     uow: UnitOfWork,
     publisher: Publisher,
     now: datetime,
 ) -> QueueStatusView:
-    """Apply ``command`` to a queue of the actor's tenant and answer with its status."""
+    """Apply ``command`` to a queue of the actor's tenant and answer with its status (a resend goes to
+    ``resend_contacts``)."""
+    if isinstance(command, ResendCommand):
+        from billing.services.queues.resend import resend_contacts
+
+        return resend_contacts(queue_ref, command, actor=actor, uow=uow, publisher=publisher, now=now)
     queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
     action = command.action
     session = uow.session
