@@ -1,4 +1,8 @@
-"""control function: POST /api/v1/billing/queue/{queue_id}/control (CONTRACT.md 1.3)."""
+"""control function: the ERP's changes to what will be sent.
+
+POST /api/v1/billing/queue/{queue_id}/control (CONTRACT.md 1.3, resend in section 5) and
+POST /api/v1/billing/invoices/{invoice_id}/cancel (section 5).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ if TYPE_CHECKING:
 def _control(request: Request, match: re.Match[str]) -> Response:
     from billing import bootstrap
     from billing.config import get_settings
-    from billing.contract.queues import Actor
     from billing.db.engine import unit_of_work
     from billing.http.body import read_bounded
     from billing.http.guard import guard
@@ -26,19 +29,36 @@ def _control(request: Request, match: re.Match[str]) -> Response:
         principal, headers = guard(request, session=uow.session, settings=settings, now=now)
         principal.require_write()
         command = parse_control_body(request.content_type, read_bounded(request, MAX_CONTROL_BODY))
-        actor = Actor(
-            tenant_id=principal.tenant_id,
-            api_key_id=principal.api_key_id,
-            client_ip=principal.client_ip,
-            template_types=principal.allowed_types,
-        )
-        view = control_queue(
-            match["queue_id"], command, actor=actor, uow=uow, publisher=bootstrap.publisher(), now=now
-        )
+        actor = principal.actor()
+        view = control_queue(match["queue_id"], command, actor=actor, uow=uow, publisher=bootstrap.publisher(), now=now)
     return json_response(status_json(view), 200, headers)
 
 
-ROUTES = (route("POST", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/control", _control),)
+def _cancel_invoice(request: Request, match: re.Match[str]) -> Response:
+    from urllib.parse import unquote
+
+    from billing import bootstrap
+    from billing.config import get_settings
+    from billing.db.engine import unit_of_work
+    from billing.http.body import read_bounded
+    from billing.http.guard import guard
+    from billing.http.queues import MAX_INVOICE_BODY, invoice_cancel_json, parse_invoice_cancel_body
+    from billing.services.invoices.cancel import cancel_invoice
+
+    settings, now = get_settings(), bootstrap.clock().now()
+    with unit_of_work() as uow:
+        principal, headers = guard(request, session=uow.session, settings=settings, now=now)
+        principal.require_write()
+        reason = parse_invoice_cancel_body(request.content_type, read_bounded(request, MAX_INVOICE_BODY))
+        actor = principal.actor()
+        result = cancel_invoice(unquote(match["invoice_id"]), reason, actor=actor, uow=uow, now=now)
+    return json_response(invoice_cancel_json(result), 200, headers)
+
+
+ROUTES = (
+    route("POST", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/control", _control),
+    route("POST", r"/api/v1/billing/invoices/(?P<invoice_id>[^/]+)/cancel", _cancel_invoice),
+)
 
 
 def control(request: Request) -> Response:

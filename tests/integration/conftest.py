@@ -52,3 +52,21 @@ def send() -> Any:
     from support.ops_factories import client
 
     return client("send")
+
+
+@pytest.fixture
+def sim_world(db: Any, sim: Any, broker_prefix: str) -> Any:
+    """A committed tenant whose default instance lives in this test's simulator (``World``)."""
+    from support.factories import make_world
+
+    world = make_world(db, gateway_url=sim.base_url)
+    world.register(sim.client)
+    return world
+
+
+@pytest.fixture
+def control_fn() -> Any:
+    """A test client of the control function."""
+    from support.ops_factories import client
+
+    return client("control")

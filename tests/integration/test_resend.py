@@ -14,20 +14,8 @@ from support.send_factories import headers
 from test_sender_processes import finish_in_process
 
 
-@pytest.fixture
-def world(db: Any, sim: Any, broker_prefix: str) -> World:
-    w = make_world(db, gateway_url=sim.base_url)
-    w.register(sim.client)
-    return w
-
-
-@pytest.fixture
-def control() -> Any:
-    return client("control")
-
-
-def resend(control: Any, key: str, queue_id: Any, **body: Any) -> Any:
-    return control.post(CONTROL.format(queue_id), json={"action": "resend", **body}, headers=headers(key))
+def resend(control_fn: Any, key: str, queue_id: Any, **body: Any) -> Any:
+    return control_fn.post(CONTROL.format(queue_id), json={"action": "resend", **body}, headers=headers(key))
 
 
 def lose_records(queue_id: Any, positions: list[int]) -> None:
@@ -38,13 +26,13 @@ def lose_records(queue_id: Any, positions: list[int]) -> None:
 
 
 def test_failed_contacts_of_a_completed_queue_go_back_to_pending_and_the_queue_reopens(
-    db: Any, world: World, control: Any
+    db: Any, sim_world: World, control_fn: Any
 ) -> None:
-    queue_id = make_queue(db, world, 5, status="completed")
+    queue_id = make_queue(db, sim_world, 5, status="completed")
     set_contacts(str(queue_id), [0, 1, 2], status="sent")
     set_contacts(str(queue_id), [3, 4], status="failed", attempts=5, last_error="timeout")
     set_queue(str(queue_id), sent=3, failed=2)
-    answer = resend(control, world.key, queue_id, statuses=["failed"], indexes=[4])
+    answer = resend(control_fn, sim_world.key, queue_id, statuses=["failed"], indexes=[4])
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
     assert (body["status"], body["failed"], body["pending"], body["completed_at"]) == ("pending", 1, 1, None)
@@ -74,34 +62,34 @@ def test_failed_contacts_of_a_completed_queue_go_back_to_pending_and_the_queue_r
     ],
 )
 def test_what_cannot_be_resent_is_refused_and_nothing_moves(
-    db: Any, world: World, control: Any, body: dict[str, Any], code: int, words: str
+    db: Any, sim_world: World, control_fn: Any, body: dict[str, Any], code: int, words: str
 ) -> None:
-    queue_id = make_queue(db, world, 4, status="completed")
+    queue_id = make_queue(db, sim_world, 4, status="completed")
     set_contacts(str(queue_id), [0, 1], status="sent")
     set_contacts(str(queue_id), [2, 3], status="unknown")
     set_queue(str(queue_id), sent=2, unknown=2)
-    answer = resend(control, world.key, queue_id, **body)
+    answer = resend(control_fn, sim_world.key, queue_id, **body)
     assert answer.status_code == code and words in answer.get_json()["detail"], answer.get_json()
     assert contact_statuses(str(queue_id)) == {"sent": 2, "unknown": 2}
     assert queue_row(str(queue_id))["status"] == "completed"
 
 
-def test_statuses_go_only_with_resend_and_a_cancelled_queue_is_409(db: Any, world: World, control: Any) -> None:
-    queue_id = make_queue(db, world, 2, status="cancelled")
-    answer = control.post(
-        CONTROL.format(queue_id), json={"action": "pause", "statuses": ["unknown"]}, headers=headers(world.key)
+def test_statuses_go_only_with_resend_and_a_cancelled_queue_is_409(db: Any, sim_world: World, control_fn: Any) -> None:
+    queue_id = make_queue(db, sim_world, 2, status="cancelled")
+    answer = control_fn.post(
+        CONTROL.format(queue_id), json={"action": "pause", "statuses": ["unknown"]}, headers=headers(sim_world.key)
     )
     assert answer.status_code == 422 and "only go with the resend action" in answer.get_json()["detail"]
-    answer = resend(control, world.key, queue_id)
+    answer = resend(control_fn, sim_world.key, queue_id)
     assert answer.status_code == 409 and "cancelled" in answer.get_json()["detail"]
     other = make_world(db, name="globex", gateway_url="http://127.0.0.1:1")
-    assert resend(control, other.key, queue_id).status_code == 404
+    assert resend(control_fn, other.key, queue_id).status_code == 404
 
 
 def test_resent_unknown_contacts_go_out_exactly_once_more_even_when_two_resends_race(
-    db: Any, sim: Any, world: World, control: Any
+    db: Any, sim: Any, sim_world: World, control_fn: Any
 ) -> None:
-    queue_id = make_queue(db, world, 6)
+    queue_id = make_queue(db, sim_world, 6)
     assert finish_in_process(queue_id) == "completed"
     lose_records(queue_id, [1, 4])
     results: list[Any] = []
@@ -109,7 +97,7 @@ def test_resent_unknown_contacts_go_out_exactly_once_more_even_when_two_resends_
 
     def one() -> None:
         start.wait()
-        results.append(resend(client("control"), world.key, queue_id, statuses=["unknown"]).status_code)
+        results.append(resend(client("control"), sim_world.key, queue_id, statuses=["unknown"]).status_code)
 
     racers = [threading.Thread(target=one) for _ in range(2)]
     for racer in racers:

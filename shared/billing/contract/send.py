@@ -64,6 +64,7 @@ class SendEnvelope(BaseModel):
     instance: str | None = Field(default=None, min_length=1, max_length=100)
     scheduled_for: datetime | None = None
     valid_until: datetime | None = None
+    cancel_previous_for_invoice: bool = False
     contacts: list[Any] = Field(min_length=1)
 
     @field_validator("scheduled_for", "valid_until")
@@ -93,6 +94,7 @@ class SendCommand:
     template_type: TemplateType
     body: dict[str, Any]
     idempotency_key: str | None = None
+    template_types: tuple[str, ...] | None = None  # the key's types: what cancel_previous_for_invoice may touch
 
 
 @dataclass(frozen=True)

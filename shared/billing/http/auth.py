@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from billing.contract.queues import Actor
 from billing.crypto import hash_api_key, split_api_key, verify_api_key
 from billing.errors import AuthenticationError, PermissionDeniedError
 
@@ -43,6 +44,15 @@ class Principal:
     def require_type(self, template_type: str) -> None:
         if self.allowed_types is not None and template_type not in self.allowed_types:
             raise PermissionDeniedError(f"this API key may not send {template_type!r} reminders")
+
+    def actor(self) -> Actor:
+        """The use cases' view of this caller (who acted, for the audit log; which types it may touch)."""
+        return Actor(
+            tenant_id=self.tenant_id,
+            api_key_id=self.api_key_id,
+            client_ip=self.client_ip,
+            template_types=self.allowed_types,
+        )
 
     def require_write(self) -> None:
         """A read-only key follows queues; it may neither send nor control them."""

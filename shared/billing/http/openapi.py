@@ -16,7 +16,14 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from billing.http.schemas import ContactsResponse, ControlRequest, Problem, StatusResponse
+from billing.http.schemas import (
+    ContactsResponse,
+    ControlRequest,
+    InvoiceCancelRequest,
+    InvoiceCancelResponse,
+    Problem,
+    StatusResponse,
+)
 from billing.http.send_schemas import MAX_IDEMPOTENCY_KEY, SendRequest, SendResponse
 
 DOCUMENT_PATH = Path(__file__).with_name("openapi.json")
@@ -110,6 +117,8 @@ def build_document() -> dict[str, Any]:
         (StatusResponse, "serialization"),
         (ContactsResponse, "serialization"),
         (ControlRequest, "validation"),
+        (InvoiceCancelRequest, "validation"),
+        (InvoiceCancelResponse, "serialization"),
         (Problem, "serialization"),
     ]
     _, defs = models_json_schema(models, ref_template="#/components/schemas/{model}")
@@ -170,6 +179,29 @@ def build_document() -> dict[str, Any]:
             "responses": {
                 "200": _ok(StatusResponse, "the queue's status after the action"),
                 **{str(s): _problem(s) for s in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)},
+            },
+        }
+    }
+    paths["/api/v1/billing/invoices/{invoice_id}/cancel"] = {
+        "post": {
+            "operationId": "invoice_cancel",
+            "summary": "Stop every not-yet-sent reminder of an invoice (paid, renegotiated), in every queue",
+            "description": "Idempotent: a repeat cancels nothing more. A reminder whose gateway call already "
+            "started is not recalled; `in_flight` counts them.",
+            "tags": ["invoices"],
+            "parameters": [
+                {
+                    "name": "invoice_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "description": "the `invoice_id` the reminders were sent with (URL-encoded)",
+                }
+            ],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(InvoiceCancelRequest)}}},
+            "responses": {
+                "200": _ok(InvoiceCancelResponse, "what was cancelled, per queue"),
+                **{str(s): _problem(s) for s in (400, 401, 403, 409, 413, 415, 422, 429, 503)},
             },
         }
     }

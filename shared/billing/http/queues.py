@@ -10,10 +10,17 @@ import json
 
 from pydantic import ValidationError
 
+from billing.contract.invoices import InvoiceCancelled
 from billing.contract.queues import RESENDABLE, ContactPage, ControlCommand, QueueStatusView, ResendCommand
 from billing.errors import MalformedRequestError, ValidationFailedError
 from billing.http.body import require_json
-from billing.http.schemas import ContactsResponse, ControlRequest, StatusResponse
+from billing.http.schemas import (
+    ContactsResponse,
+    ControlRequest,
+    InvoiceCancelRequest,
+    InvoiceCancelResponse,
+    StatusResponse,
+)
 
 MAX_CONTROL_BODY = 16384  # a resend of 1,000 indexes fits
 
@@ -67,3 +74,26 @@ def status_json(view: QueueStatusView) -> str:
 def contacts_json(page: ContactPage) -> str:
     """The documented contacts page (validated against the published schema; timestamps in UTC, Z)."""
     return ContactsResponse.model_validate(page, from_attributes=True).model_dump_json()
+
+
+MAX_INVOICE_BODY = 4096
+
+
+def parse_invoice_cancel_body(content_type: str | None, raw: bytes) -> str:
+    """The reason from an invoice-cancel body read within ``MAX_INVOICE_BODY``."""
+    require_json(content_type)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedRequestError("the body is not valid JSON", [{"loc": ["body"], "msg": "not JSON"}]) from exc
+    try:
+        return InvoiceCancelRequest.model_validate(data).reason
+    except ValidationError as exc:
+        errors: list[dict[str, object]] = [
+            {"loc": ["body", *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_url=False)
+        ]
+        raise ValidationFailedError('the body must be {"reason": "..."} with 1 to 200 characters', errors) from exc
+
+
+def invoice_cancel_json(result: InvoiceCancelled) -> str:
+    return InvoiceCancelResponse.model_validate(result, from_attributes=True).model_dump_json()

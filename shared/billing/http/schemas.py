@@ -148,3 +148,37 @@ class ContactsResponse(BaseModel):
 
     items: list[ContactItem]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+class InvoiceCancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "paid"}]})
+
+    reason: str = Field(min_length=1, max_length=200, description="why, e.g. `paid`; kept on each contact")
+
+
+class InvoiceQueue(BaseModel):
+    queue_id: str
+    cancelled: int
+
+
+class InvoiceCancelResponse(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "invoice_id": "NF-1",
+                    "cancelled": 2,
+                    "queues": [{"queue_id": "5f0c6c1e-...", "cancelled": 2}],
+                    "in_flight": 0,
+                }
+            ]
+        },
+    )
+
+    invoice_id: str
+    cancelled: int = Field(description="reminders of the invoice cancelled by this request (0 on a repeat)")
+    queues: list[InvoiceQueue]
+    in_flight: int = Field(
+        description="reminders of the invoice whose gateway call had already started: not recalled, they may arrive"
+    )

@@ -63,6 +63,7 @@ def handle_send(request: Request, match: re.Match[str], *, clock: Clock = SYSTEM
             template_type=template_type,
             body=body,
             idempotency_key=idempotency_key(request),
+            template_types=principal.allowed_types,
         )
         result = ingest(command, uow=uow, publisher=bootstrap.optional_publisher(), now=now)
     headers["Location"] = result.body["status_url"]

@@ -27,6 +27,11 @@ class SendRequest(SendEnvelope):
     instance: str | None = Field(default=None, description="WhatsApp instance name; default: tenant default")
     scheduled_for: datetime | None = Field(default=None, description="future: the queue starts `scheduled`")
     valid_until: datetime | None = Field(default=None, description="unsent contacts expire after it")
+    cancel_previous_for_invoice: bool = Field(
+        default=False,
+        description="true: this batch replaces the tenant's earlier reminders of the same invoices; their "
+        "not-yet-sent contacts become `cancelled` in the same transaction (a call already in flight is not recalled)",
+    )
     contacts: list[ContactIn] = Field(  # type: ignore[assignment]
         min_length=1, description="1..max_contacts_per_request (tenant setting, default 10,000)"
     )

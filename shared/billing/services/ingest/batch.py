@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
+from sqlmodel import Session
 
 from billing.adapters.broker import Publisher
+from billing.contract.queues import Actor
 from billing.contract.send import SEND_RESULT_FIELDS, SendCommand, SendEnvelope, SendResult
 from billing.db.engine import UnitOfWork
 from billing.domain.pacing import estimate_completion
@@ -131,6 +133,31 @@ def _no_valid_contact(rejections: list[Rejection]) -> ValidationFailedError:
     return ValidationFailedError("no contact is valid; nothing was queued", errors)
 
 
+def _replace_previous(
+    envelope: SendEnvelope,
+    command: SendCommand,
+    rendered: list[Any],
+    *,
+    queue_id: uuid.UUID,
+    session: Session,
+    now: datetime,
+) -> int:
+    """``cancel_previous_for_invoice``: the earlier pending reminders of this batch's invoices are
+    cancelled in the same transaction as the new queue (in queues of the types the key may send)."""
+    if not envelope.cancel_previous_for_invoice:
+        return 0
+    invoice_ids = sorted({item.contact.invoice_id for item in rendered if item.contact.invoice_id})
+    if not invoice_ids:
+        return 0
+    from billing.services.invoices.cancel import cancel_reminders
+
+    actor = Actor(tenant_id=command.tenant_id, api_key_id=command.api_key_id, template_types=command.template_types)
+    queues = cancel_reminders(
+        session, invoice_ids, reason=f"replaced by queue {queue_id}", actor=actor, now=now, exclude_queue=queue_id
+    )
+    return sum(q["cancelled"] for q in queues)
+
+
 def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None, now: datetime) -> SendResult:
     """Validate, render and store a batch; publish its token after commit (see module docstring)."""
     session = uow.session
@@ -223,6 +250,7 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
         for item in rendered
     ]
     store.insert_contacts(rows, tenant_id=tenant, queue_id=queue_id, rendered_on=today, now=now, session=session)
+    replaced = _replace_previous(envelope, command, rendered, queue_id=queue_id, session=session, now=now)
     uow.commit()
     logger.info(
         "queue created",
@@ -234,6 +262,7 @@ def ingest(command: SendCommand, *, uow: UnitOfWork, publisher: Publisher | None
             "accepted": len(rendered),
             "rejected": len(rejections),
             "status": status.value,
+            "replaced": replaced,
         },
     )
     if not is_scheduled:
