@@ -1,7 +1,7 @@
 """status function: the ERP's reads of a queue.
 
 GET /api/v1/billing/queue/{queue_id}/status (CONTRACT.md 1.2) and
-GET /api/v1/billing/queue/{queue_id}/contacts (section 5).
+GET /api/v1/billing/queue/{queue_id}/contacts and GET /api/v1/billing/queues?external_id= (section 5).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def _status(request: Request, match: re.Match[str]) -> Response:
 
     settings, now = get_settings(), SYSTEM_CLOCK.now()
     with autocommit_session() as session:
-        principal, headers = guard(request, session=session, settings=settings, now=now)
+        principal, headers = guard(request, session=session, settings=settings, now=now, scope="read")
         view = queue_status(
             match["queue_id"],
             tenant_id=principal.tenant_id,
@@ -48,7 +48,7 @@ def _contacts(request: Request, match: re.Match[str]) -> Response:
     args = request.args
     settings, now = get_settings(), SYSTEM_CLOCK.now()
     with autocommit_session() as session:
-        principal, headers = guard(request, session=session, settings=settings, now=now)
+        principal, headers = guard(request, session=session, settings=settings, now=now, scope="read")
         query = parse_query(
             status=args.get("status"),
             invoice_id=args.get("invoice_id"),
@@ -65,9 +65,31 @@ def _contacts(request: Request, match: re.Match[str]) -> Response:
     return json_response(contacts_json(page), 200, headers)
 
 
+def _queues(request: Request, match: re.Match[str]) -> Response:
+    from billing.clock import SYSTEM_CLOCK
+    from billing.config import get_settings
+    from billing.db.engine import autocommit_session
+    from billing.http.guard import guard
+    from billing.http.queues import queues_json
+    from billing.services.queues.status import find_by_external_id
+
+    settings, now = get_settings(), SYSTEM_CLOCK.now()
+    with autocommit_session() as session:
+        principal, headers = guard(request, session=session, settings=settings, now=now, scope="read")
+        views = find_by_external_id(
+            request.args.get("external_id"),
+            tenant_id=principal.tenant_id,
+            session=session,
+            now=now,
+            allowed_types=principal.allowed_types,
+        )
+    return json_response(queues_json(views), 200, headers)
+
+
 ROUTES = (
     route("GET", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/status", _status),
     route("GET", r"/api/v1/billing/queue/(?P<queue_id>[^/]+)/contacts", _contacts),
+    route("GET", r"/api/v1/billing/queues", _queues),
 )
 
 

@@ -68,7 +68,8 @@ def test_a_valid_batch_creates_rendered_contacts_and_wakes_the_sender_on_its_pri
     ]
     assert (body["status"], body["template_type"], body["accepted"], body["rejected"]) == ("pending", kind, 3, [])
     assert body["status_url"] == f"/api/v1/billing/queue/{body['queue_id']}/status"
-    assert datetime.fromisoformat(body["estimated_completion"]).utcoffset() == timedelta(hours=-3)
+    assert body["estimated_completion"].endswith("Z")  # every API timestamp: UTC with Z
+    assert datetime.fromisoformat(body["estimated_completion"]).utcoffset() == timedelta(0)
     assert answer.headers["RateLimit-Limit"]
     queue = rows("SELECT * FROM billing_queues WHERE id = :id", id=body["queue_id"])[0]
     assert (queue["status"], queue["total"], queue["priority"]) == ("pending", 3, priority)

@@ -132,12 +132,22 @@ def test_a_key_used_from_a_disallowed_address_is_403(acme: TenantSetup, status: 
     assert status.get(STATUS.format(queue_id), headers=headers(key)).status_code == 403
 
 
-def test_over_the_key_rate_limit_is_429_with_retry_after(database_url: str, broker: Any, status: Any) -> None:
-    tight = make_tenant("tight", rate_limit=2)
-    for _ in range(2):
+def test_reads_over_their_own_budget_are_429_and_do_not_lock_sending_out(
+    database_url: str, broker: Any, status: Any, send: Any
+) -> None:
+    from support.send_factories import batch
+
+    tight = make_tenant("tight", rate_limit=2, api_read_rate_limit_per_minute=3)
+    for _ in range(3):
         assert status.get(STATUS.format(new_id()), headers=headers(tight.key)).status_code == 404
     response = status.get(STATUS.format(new_id()), headers=headers(tight.key))
     assert response.status_code == 429 and int(response.headers["Retry-After"]) >= 1
+    assert "reads" in response.get_json()["detail"]
+    # An ERP that polled too often can still send: writes count against the key's own limit.
+    for _ in range(2):
+        sent = send.post("/api/v1/billing/send/overdue", json=batch(1), headers=headers(tight.key))
+        assert sent.status_code == 202 and sent.headers["RateLimit-Limit"] == "2"
+    assert send.post("/api/v1/billing/send/overdue", json=batch(1), headers=headers(tight.key)).status_code == 429
 
 
 def test_an_unreachable_database_is_503_with_retry_after(
@@ -180,3 +190,24 @@ def test_a_status_request_costs_the_same_queries_whatever_the_queue_size(
             counts.append(len(statements))
     assert counts == [2, 2, 2, 2], counts  # key lookup with the rate-limit counts; queue row with its failures
     assert not any("count(" in s.lower() for s in statements)
+
+
+def test_a_batch_is_found_by_its_external_id_and_every_timestamp_is_utc_with_z(
+    acme: TenantSetup, status: Any, send: Any
+) -> None:
+    queue_id = create_queue(send, acme.key, 2, external_id="erp-run-77")
+    answer = status.get("/api/v1/billing/queues?external_id=erp-run-77", headers=headers(acme.key))
+    assert answer.status_code == 200 and answer.headers["RateLimit-Limit"]
+    items = answer.get_json()["items"]
+    assert [(i["queue_id"], i["external_id"], i["total"]) for i in items] == [(queue_id, "erp-run-77", 2)]
+    assert items[0]["created_at"].endswith("Z") and items[0]["estimated_completion"].endswith("Z")
+    single = status.get(STATUS.format(queue_id), headers=headers(acme.key)).get_json()
+    drop_eta = lambda body: {k: v for k, v in body.items() if k != "estimated_completion"}  # noqa: E731 - "now" moved
+    assert single["created_at"].endswith("Z") and drop_eta(single) == drop_eta(items[0])
+    nothing = status.get("/api/v1/billing/queues?external_id=erp-run-78", headers=headers(acme.key))
+    assert nothing.status_code == 200 and nothing.get_json() == {"items": []}
+    other = make_tenant("globex")
+    theirs = status.get("/api/v1/billing/queues?external_id=erp-run-77", headers=headers(other.key))
+    assert theirs.get_json() == {"items": []}  # another tenant's batch is never found
+    missing = status.get("/api/v1/billing/queues", headers=headers(acme.key))
+    assert missing.status_code == 422 and missing.get_json()["errors"][0]["loc"] == ["query", "external_id"]

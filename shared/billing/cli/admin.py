@@ -191,6 +191,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "max_contacts_per_request": args.max_contacts,
         "api_rate_limit_per_minute": args.rate_limit,
+        "api_read_rate_limit_per_minute": args.read_rate_limit,
         "timezone": args.timezone,
         "default_instance": args.default_instance,
         "opt_out_keywords": csv_list(args.opt_out_keywords),
@@ -316,7 +317,10 @@ def register(sub: Any) -> None:
         "--batch-size", type=positive, help="kept for old scripts: dispatch by pacing slot has no per-queue batch"
     )
     cs.add_argument("--max-contacts", type=positive)
-    cs.add_argument("--rate-limit", type=positive, help="API requests per minute per key")
+    cs.add_argument("--rate-limit", type=positive, help="API requests per minute per key (send, control)")
+    cs.add_argument(
+        "--read-rate-limit", type=positive, help="API reads per minute per key (status, contacts; default 600)"
+    )
     cs.add_argument("--timezone")
     cs.add_argument("--default-instance")
     cs.add_argument("--opt-out-keywords", help="comma-separated words that opt a phone out")

@@ -84,6 +84,8 @@ class BillingConfig(SQLModel, table=True):
     batch_size: int = Field(default=100, ge=1, le=10_000)
     max_contacts_per_request: int = Field(default=10_000, ge=1, le=100_000)
     api_rate_limit_per_minute: int = Field(default=60, ge=1)
+    # Reads (status, contacts, queue lookup) have their own budget per key (0010).
+    api_read_rate_limit_per_minute: int = Field(default=600, ge=1, sa_column_kwargs={"server_default": sa.text("600")})
     default_instance_id: uuid.UUID | None = Field(
         default=None, foreign_key="whatsapp_instances.id", ondelete="SET NULL"
     )

@@ -12,7 +12,7 @@ an address that keeps presenting bad keys is answered 429 once over its limit.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -26,21 +26,27 @@ if TYPE_CHECKING:
     from flask import Request
 
 API_KEY_HEADER = "X-Billing-API-Key"
+Scope = Literal["write", "read"]
+_BUCKET: dict[str, str] = {"write": "key", "read": "read"}  # the counter names billing_guard uses (0010)
 
 # The lookup and the counts are the database function billing_guard (migration 0004), whose plan each
 # backend caches; the counters' transaction does not wait for the WAL flush.
 _GUARD = sa.text(
     """
     SET LOCAL synchronous_commit = off;
-    SELECT * FROM billing_guard(:prefix, :key_hash, :now, :ip_bucket, :window_suffix, :expires)
+    SELECT * FROM billing_guard(:prefix, :key_hash, :now, :ip_bucket, :window_suffix, :expires, :scope)
     """
 )
 
 
-def guard(request: Request, *, session: Session, settings: Settings, now: datetime) -> tuple[Principal, dict[str, str]]:
+def guard(
+    request: Request, *, session: Session, settings: Settings, now: datetime, scope: Scope = "write"
+) -> tuple[Principal, dict[str, str]]:
     """Authenticate and count the request; commits the counters. Returns the principal and the
-    ``RateLimit-*`` headers for the answer. Constant queries: 1 (2 for a key limited to some addresses,
-    one more when ``last_used_at`` is refreshed, once a minute)."""
+    ``RateLimit-*`` headers for the answer. ``scope``: ``write`` (send, control) counts against the key's
+    limit, ``read`` (status, contacts, lookups) against the tenant's separate read budget. Constant
+    queries: 1 (2 for a key limited to some addresses, one more when ``last_used_at`` is refreshed, once
+    a minute)."""
     ip = client_ip(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted=settings.trusted_networks)
     presented = PresentedKey.parse(request.headers.get(API_KEY_HEADER))
     window = ratelimit.Window.at(now)
@@ -56,6 +62,7 @@ def guard(request: Request, *, session: Session, settings: Settings, now: dateti
                 "ip_bucket": window.bucket(ip_subject.key),
                 "window_suffix": window.suffix,
                 "expires": window.expires,
+                "scope": scope,
             },
         )
         .mappings()
@@ -66,7 +73,11 @@ def guard(request: Request, *, session: Session, settings: Settings, now: dateti
         # An address over its limit is refused whatever key it shows (and before the key is judged).
         ratelimit.evaluate([ip_subject], hits, window=window)
         principal = check_key(presented, row, ip=ip, session=session, now=now)
-        key_subject = ratelimit.Subject(f"key:{principal.api_key_id}", principal.rate_limit_per_minute, "API key")
+        key_subject = ratelimit.Subject(
+            f"{_BUCKET[scope]}:{principal.api_key_id}",
+            principal.rate_limit_per_minute,
+            "API key" if scope == "write" else "API key's reads",
+        )
         key_bucket = window.bucket(key_subject.key)
         if key_bucket not in hits:  # a key limited to some addresses, now known to be allowed
             hits[key_bucket] = ratelimit.count(key_bucket, window=window, session=session)

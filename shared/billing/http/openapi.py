@@ -22,6 +22,7 @@ from billing.http.schemas import (
     InvoiceCancelRequest,
     InvoiceCancelResponse,
     Problem,
+    QueuesResponse,
     StatusResponse,
 )
 from billing.http.send_schemas import MAX_IDEMPOTENCY_KEY, SendRequest, SendResponse
@@ -116,6 +117,7 @@ def build_document() -> dict[str, Any]:
         (SendResponse, "serialization"),
         (StatusResponse, "serialization"),
         (ContactsResponse, "serialization"),
+        (QueuesResponse, "serialization"),
         (ControlRequest, "validation"),
         (InvoiceCancelRequest, "validation"),
         (InvoiceCancelResponse, "serialization"),
@@ -165,6 +167,26 @@ def build_document() -> dict[str, Any]:
             "responses": {
                 "200": _ok(ContactsResponse, "one page of contacts, timestamps in UTC (`Z`)"),
                 **{str(s): _problem(s) for s in (401, 403, 404, 422, 429, 503)},
+            },
+        }
+    }
+    paths["/api/v1/billing/queues"] = {
+        "get": {
+            "operationId": "queues_by_external_id",
+            "summary": "Find a batch by the ERP's own id: the status of the queues created with it",
+            "tags": ["queues"],
+            "parameters": [
+                {
+                    "name": "external_id",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+                    "description": "the `external_id` the batch was sent with",
+                }
+            ],
+            "responses": {
+                "200": _ok(QueuesResponse, "the matching queues (an empty list when none)"),
+                **{str(s): _problem(s) for s in (401, 403, 422, 429, 503)},
             },
         }
     }

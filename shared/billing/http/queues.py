@@ -19,6 +19,7 @@ from billing.http.schemas import (
     ControlRequest,
     InvoiceCancelRequest,
     InvoiceCancelResponse,
+    QueuesResponse,
     StatusResponse,
 )
 
@@ -97,3 +98,7 @@ def parse_invoice_cancel_body(content_type: str | None, raw: bytes) -> str:
 
 def invoice_cancel_json(result: InvoiceCancelled) -> str:
     return InvoiceCancelResponse.model_validate(result, from_attributes=True).model_dump_json()
+
+
+def queues_json(views: list[QueueStatusView]) -> str:
+    return QueuesResponse.model_validate({"items": views}, from_attributes=True).model_dump_json()

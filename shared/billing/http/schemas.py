@@ -69,14 +69,20 @@ class StatusResponse(BaseModel):
     delivered: int = 0
     read: int = 0
     progress: float = Field(ge=0, le=1)
-    estimated_completion: datetime | None
+    estimated_completion: UtcDatetime | None
     paused_reason: str | None
-    resume_at: datetime | None
-    created_at: datetime | None
-    started_at: datetime | None
-    completed_at: datetime | None
+    resume_at: UtcDatetime | None
+    created_at: UtcDatetime | None
+    started_at: UtcDatetime | None
+    completed_at: UtcDatetime | None
     failures: list[Failure]
     next_failures_cursor: str | None = None
+
+
+class QueuesResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[StatusResponse] = Field(description="the queues created with this external_id (none: empty)")
 
 
 class ControlRequest(BaseModel):

@@ -51,5 +51,5 @@ class SendResponse(BaseModel):
     template_type: Literal["overdue", "upcoming", "notification"]
     accepted: int
     rejected: list[RejectedContact]
-    estimated_completion: datetime | None = Field(description="tenant time zone; null when it cannot be estimated")
+    estimated_completion: datetime | None = Field(description="UTC (`Z`); null when it cannot be estimated")
     status_url: str

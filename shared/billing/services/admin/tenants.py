@@ -113,6 +113,7 @@ CONFIG_FIELDS = {
     "batch_size": (1, 10_000),
     "max_contacts_per_request": (1, 100_000),
     "api_rate_limit_per_minute": (1, 100_000),
+    "api_read_rate_limit_per_minute": (1, 100_000),
     "retention_days": (7, 3650),
 }
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -110,7 +110,7 @@ def _eta(
         )
     except (BusinessHoursError, InvalidValueError):
         return None
-    return eta.astimezone(runtime.tz).isoformat()
+    return eta.astimezone(UTC).isoformat().replace("+00:00", "Z")  # every API timestamp: UTC with Z
 
 
 def parse_envelope(body: dict[str, Any]) -> SendEnvelope:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 from billing.contract.queues import FailureItem, QueueStatusView
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
-from billing.errors import DomainError, NotFoundError, PermissionDeniedError
+from billing.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationFailedError
 from billing.services.queues import cursors
 from billing.services.tenants import TenantRuntime, load_tenant_runtime
 
@@ -128,6 +128,46 @@ def queue_status(
     if allowed_types is not None and row.template_type not in allowed_types:
         raise PermissionDeniedError(f"this API key may not act on {row.template_type!r} queues")
     return build_view(row, now=now, runtime_of=lambda tenant: load_tenant_runtime(tenant, session=session))
+
+
+# The queues of one ERP batch id (at most one per tenant today), each with its status row, in one statement.
+_BY_EXTERNAL_ID = sa.text(
+    """
+    SELECT s.* FROM billing_campaigns c
+      JOIN billing_queues q ON q.campaign_id = c.id
+     CROSS JOIN LATERAL billing_queue_status(q.id, c.tenant_id, -1, :limit) AS s
+     WHERE c.tenant_id = :tenant_id AND c.external_id = :external_id
+     ORDER BY q.created_at
+    """
+)
+MAX_EXTERNAL_ID = 255
+
+
+def find_by_external_id(
+    external_id: str | None,
+    *,
+    tenant_id: uuid.UUID,
+    session: Session,
+    now: datetime,
+    allowed_types: tuple[str, ...] | None = None,
+) -> list[QueueStatusView]:
+    """The status of the tenant's queues created with ``external_id`` (an empty list when none; queues of
+    types the key may not read are left out, as if they did not exist)."""
+    if external_id is None or not 1 <= len(external_id) <= MAX_EXTERNAL_ID:
+        raise ValidationFailedError(
+            f"external_id is required: the batch's external_id, 1 to {MAX_EXTERNAL_ID} characters",
+            [{"loc": ["query", "external_id"], "msg": "missing" if external_id is None else "length"}],
+        )
+    rows = (
+        session.connection()
+        .execute(_BY_EXTERNAL_ID, {"tenant_id": tenant_id, "external_id": external_id, "limit": FAILURES_PAGE + 1})
+        .all()
+    )
+    return [
+        build_view(row, now=now, runtime_of=lambda tenant: load_tenant_runtime(tenant, session=session))
+        for row in rows
+        if allowed_types is None or row.template_type in allowed_types
+    ]
 
 
 def build_view(row: Any, *, now: datetime, runtime_of: RuntimeOf) -> QueueStatusView:
