@@ -301,3 +301,21 @@ def test_an_unreachable_database_is_named_without_its_password_with_what_to_do(
         dispose_engine()
     assert code == 1 and "database unavailable" in err
     assert "127.0.0.1:1/billing" in err and "s3cret-pw" not in err and "DATABASE_URL" in err
+
+
+def test_a_template_variable_that_no_contact_can_fill_is_refused_with_the_closest_name(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tenant", "create", "acme"]) == 0
+    capsys.readouterr()
+    before = dump_database(database_url)
+    add = ["template", "add", "--tenant", "acme", "--type", "overdue", "--name", "t"]
+    assert main([*add, "--body", "Olá {{nome}}, sua fatura de {{valro}} venceu."]) == 2
+    _, err = capsys.readouterr()
+    assert "unknown variable `valro`: did you mean `valor`?" in err
+    assert main([*add, "--body", "Olá {{nome}}, {{xyzzy}}"]) == 2
+    _, err = capsys.readouterr()
+    assert "unknown variable `xyzzy`" in err and "did you mean" not in err
+    assert dump_database(database_url) == before
+    # A built-in name, or one declared in the template's schema, is accepted.
+    assert main([*add, "--body", "Olá {{nome}}, {{valor}} em {{vencimento}}."]) == 0

@@ -312,6 +312,7 @@ def test_variables_are_stored_and_named_template_and_instance_are_used(env: Any)
             template_type="notification",
             name="aviso-plano",
             bodies=["{{nome}}: plano {{plano}}, parcela {{variaveis.parcela}}"],
+            variables_schema={"type": "object", "properties": {"plano": {}, "parcela": {}}},
         )
         uow.commit()
         instance_id = inst.id

@@ -126,3 +126,30 @@ def build_context(
         variables=custom,
     )
     return context
+
+
+_NAMESPACES = frozenset({"variaveis", "variables"})
+
+
+def undeclared_variables(referenced: frozenset[str], declared: frozenset[str] | None) -> list[tuple[str, str | None]]:
+    """The variables a template uses that no contact can fill: neither built in nor declared in the
+    template's JSON Schema (``declared``: its property names; None when it has no schema). Each comes
+    with the closest known name, if one is close (a typo such as ``valro`` renders as empty text in every
+    message otherwise). ``variaveis.x`` is checked against the schema when there is one."""
+    import difflib
+
+    known = sorted(BUILTIN_VARIABLES | (declared or frozenset()))
+    problems: list[tuple[str, str | None]] = []
+    for path in sorted(referenced):
+        head, _, rest = path.partition(".")
+        if head in _NAMESPACES:
+            sub = rest.partition(".")[0]
+            if declared is not None and sub and sub not in declared:
+                close = difflib.get_close_matches(sub, sorted(declared), n=1, cutoff=0.6)
+                problems.append((path, f"{head}.{close[0]}" if close else None))
+            continue
+        if head in BUILTIN_VARIABLES or (declared is not None and head in declared):
+            continue
+        close = difflib.get_close_matches(head, known, n=1, cutoff=0.6)
+        problems.append((path, close[0] if close else None))
+    return problems

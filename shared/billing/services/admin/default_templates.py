@@ -67,3 +67,12 @@ DEFAULT_TEMPLATES: dict[TemplateType, tuple[str, list[str]]] = {
         ],
     ),
 }
+
+# The variables the default templates use beyond the built-in ones, declared so that template checks
+# know them (any other variable the ERP sends stays allowed).
+DEFAULT_SCHEMAS: dict[TemplateType, dict[str, object]] = {
+    TemplateType.NOTIFICATION: {
+        "type": "object",
+        "properties": {"mensagem": {"type": "string", "maxLength": 1000}},
+    },
+}

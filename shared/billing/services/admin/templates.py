@@ -44,6 +44,8 @@ def add_template(
             raise ValidationFailedError(f"body {i}: {exc}") from exc
     if variables_schema is not None:
         _check_json_schema(variables_schema)
+    for i, body in enumerate(clean, start=1):
+        check_variables(body, variables_schema, label=f"body {i}")
     if session.exec(select(Template.id).where(Template.tenant_id == tenant.id, Template.name == name)).first():
         raise ConflictError(f"template {name!r} already exists for tenant {tenant.name!r}")
     if default:
@@ -77,3 +79,28 @@ def _check_json_schema(schema: dict[str, Any]) -> None:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         raise ValidationFailedError(f"invalid JSON Schema: {exc.message}") from exc
+
+
+def check_variables(body: str, variables_schema: dict[str, Any] | None, *, label: str) -> None:
+    """Refuse a body that uses a variable no contact can fill (a typo renders as empty text)."""
+    from billing.domain.templates import compile_template
+    from billing.domain.variables import undeclared_variables
+    from billing.errors import TemplateError
+
+    try:
+        compiled = compile_template(body)
+    except TemplateError as exc:
+        raise ValidationFailedError(f"{label}: {exc}") from exc
+    declared = None
+    if variables_schema is not None:
+        properties = variables_schema.get("properties")
+        declared = frozenset(properties) if isinstance(properties, dict) else frozenset()
+    problems = undeclared_variables(compiled.variables, declared)
+    if problems:
+        name, close = problems[0]
+        hint = f" did you mean `{close}`?" if close else ""
+        raise ValidationFailedError(
+            f"{label}: unknown variable `{name}`:{hint} use a built-in name (README, Message variables) or "
+            "declare it in the template's variables schema",
+            [{"loc": ["body", label], "msg": f"unknown variable {n}"} for n, _ in problems],
+        )

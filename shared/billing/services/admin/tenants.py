@@ -12,7 +12,11 @@ from sqlmodel import Session, col, delete, select
 
 from billing.db.models import BillingConfig, BusinessHoursWindow, ClosedDate, Tenant
 from billing.errors import ConflictError, ValidationFailedError
-from billing.services.admin.default_templates import DEFAULT_OPT_OUT_CONFIRMATION, DEFAULT_TEMPLATES
+from billing.services.admin.default_templates import (
+    DEFAULT_OPT_OUT_CONFIRMATION,
+    DEFAULT_SCHEMAS,
+    DEFAULT_TEMPLATES,
+)
 from billing.services.admin.lookups import get_config, resolve_instance
 from billing.services.admin.templates import add_template
 
@@ -72,7 +76,15 @@ def create_tenant(
             BusinessHoursWindow(tenant_id=tenant.id, weekday=weekday, start_time=DEFAULT_OPEN, end_time=DEFAULT_CLOSE)
         )
     for template_type, (tpl_name, bodies) in DEFAULT_TEMPLATES.items():
-        add_template(tenant, template_type=template_type, name=tpl_name, bodies=bodies, default=True, session=session)
+        add_template(
+            tenant,
+            template_type=template_type,
+            name=tpl_name,
+            bodies=bodies,
+            default=True,
+            variables_schema=DEFAULT_SCHEMAS.get(template_type),
+            session=session,
+        )
     session.flush()
     return tenant
 
