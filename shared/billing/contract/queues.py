@@ -94,6 +94,8 @@ class QueueStatusView:
     completed_at: datetime | None
     failures: list[FailureItem] = field(default_factory=list)
     next_failures_cursor: str | None = None
+    replied: int = 0
+    opted_out: int = 0
 
 
 @dataclass(frozen=True)

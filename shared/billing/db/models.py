@@ -239,6 +239,9 @@ class BillingQueue(SQLModel, table=True):
     skipped: int = Field(default=0)
     delivered: int = Field(default=0)
     read: int = Field(default=0)
+    # Customers who answered (or opted out after) a reminder of this queue (0011).
+    replied: int = Field(default=0, sa_column_kwargs={"server_default": sa.text("0")})
+    opted_out: int = Field(default=0, sa_column_kwargs={"server_default": sa.text("0")})
     processing_by: str | None = Field(default=None, max_length=100)
     lease_expires_at: datetime | None = Field(default=None, sa_column=_tz())
     last_heartbeat: datetime | None = Field(default=None, sa_column=_tz())
@@ -317,6 +320,8 @@ class Conversation(SQLModel, table=True):
     __tablename__ = "conversations"
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "instance_id", "phone", name="uq_conversation_phone"),
+        # The inbox: a tenant's conversations, most recent first (0011).
+        sa.Index("ix_conversation_tenant_last", "tenant_id", "last_message_at", "id"),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = _tenant_fk()
@@ -325,6 +330,9 @@ class Conversation(SQLModel, table=True):
     is_open: bool = Field(default=True)
     closed_at: datetime | None = Field(default=None, sa_column=_tz())
     last_message_at: datetime | None = Field(default=None, sa_column=_tz())
+    # Customer messages since the conversation was last closed: a reminder never closes it while > 0.
+    unread: int = Field(default=0, sa_column_kwargs={"server_default": sa.text("0")})
+    last_inbound_at: datetime | None = Field(default=None, sa_column=_tz())
     created_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))
 
 

@@ -34,6 +34,8 @@ HTTP_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/api/v1/billing/openapi\.json$"), "send"),
     (re.compile(r"^/api/v1/billing/queue/[^/]+/(status|contacts)/?$"), "status"),
     (re.compile(r"^/api/v1/billing/queues/?$"), "status"),
+    (re.compile(r"^/api/v1/billing/conversations/[^/]+/close/?$"), "control"),
+    (re.compile(r"^/api/v1/billing/conversations(/[^/]+/messages)?/?$"), "status"),
     (re.compile(r"^/api/v1/billing/queue/[^/]+/control/?$"), "control"),
     (re.compile(r"^/api/v1/billing/invoices/[^/]+/cancel/?$"), "control"),
     (re.compile(r"^/api/v1/billing/webhook/"), "webhook"),

@@ -19,8 +19,11 @@ from pydantic.json_schema import models_json_schema
 from billing.http.schemas import (
     ContactsResponse,
     ControlRequest,
+    Conversation,
+    ConversationsResponse,
     InvoiceCancelRequest,
     InvoiceCancelResponse,
+    MessagesResponse,
     Problem,
     QueuesResponse,
     StatusResponse,
@@ -118,6 +121,9 @@ def build_document() -> dict[str, Any]:
         (StatusResponse, "serialization"),
         (ContactsResponse, "serialization"),
         (QueuesResponse, "serialization"),
+        (ConversationsResponse, "serialization"),
+        (Conversation, "serialization"),
+        (MessagesResponse, "serialization"),
         (ControlRequest, "validation"),
         (InvoiceCancelRequest, "validation"),
         (InvoiceCancelResponse, "serialization"),
@@ -224,6 +230,69 @@ def build_document() -> dict[str, Any]:
             "responses": {
                 "200": _ok(InvoiceCancelResponse, "what was cancelled, per queue"),
                 **{str(s): _problem(s) for s in (400, 401, 403, 409, 413, 415, 422, 429, 503)},
+            },
+        }
+    }
+    conversation_id = {"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    page = [
+        _query("cursor", "`next_cursor` of the previous page"),
+        {
+            "name": "limit",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "integer", "minimum": 1, "maximum": 200},
+            "description": "items per page (conversations: default 50; messages: default 100)",
+        },
+    ]
+    paths["/api/v1/billing/conversations"] = {
+        "get": {
+            "operationId": "conversations",
+            "summary": "Replies inbox: customers who wrote back, most recent first, with what reminded them",
+            "description": "A key limited to some template types may not read the inbox (403).",
+            "tags": ["inbox"],
+            "parameters": [
+                {
+                    "name": "state",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "enum": ["open", "closed", "all"], "default": "open"},
+                },
+                {
+                    "name": "since",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "format": "date-time"},
+                    "description": "only conversations with a message at or after this instant",
+                },
+                *page,
+            ],
+            "responses": {
+                "200": _ok(ConversationsResponse, "one page of conversations"),
+                **{str(s): _problem(s) for s in (401, 403, 422, 429, 503)},
+            },
+        }
+    }
+    paths["/api/v1/billing/conversations/{conversation_id}/messages"] = {
+        "get": {
+            "operationId": "conversation_messages",
+            "summary": "A conversation's messages, oldest first (reminders out, customer messages in)",
+            "tags": ["inbox"],
+            "parameters": [conversation_id, *page],
+            "responses": {
+                "200": _ok(MessagesResponse, "one page of messages"),
+                **{str(s): _problem(s) for s in (401, 403, 404, 422, 429, 503)},
+            },
+        }
+    }
+    paths["/api/v1/billing/conversations/{conversation_id}/close"] = {
+        "post": {
+            "operationId": "conversation_close",
+            "summary": "Close a conversation (its unread count back to 0); closing a closed one is a no-op",
+            "tags": ["inbox"],
+            "parameters": [conversation_id],
+            "responses": {
+                "200": _ok(Conversation, "the conversation, closed"),
+                **{str(s): _problem(s) for s in (401, 403, 404, 429, 503)},
             },
         }
     }

@@ -10,6 +10,7 @@ import json
 
 from pydantic import ValidationError
 
+from billing.contract.inbox import ConversationItem, ConversationPage, MessagePage
 from billing.contract.invoices import InvoiceCancelled
 from billing.contract.queues import RESENDABLE, ContactPage, ControlCommand, QueueStatusView, ResendCommand
 from billing.errors import MalformedRequestError, ValidationFailedError
@@ -17,8 +18,11 @@ from billing.http.body import require_json
 from billing.http.schemas import (
     ContactsResponse,
     ControlRequest,
+    Conversation,
+    ConversationsResponse,
     InvoiceCancelRequest,
     InvoiceCancelResponse,
+    MessagesResponse,
     QueuesResponse,
     StatusResponse,
 )
@@ -102,3 +106,15 @@ def invoice_cancel_json(result: InvoiceCancelled) -> str:
 
 def queues_json(views: list[QueueStatusView]) -> str:
     return QueuesResponse.model_validate({"items": views}, from_attributes=True).model_dump_json()
+
+
+def conversations_json(page: ConversationPage) -> str:
+    return ConversationsResponse.model_validate(page, from_attributes=True).model_dump_json()
+
+
+def conversation_json(item: ConversationItem) -> str:
+    return Conversation.model_validate(item, from_attributes=True).model_dump_json()
+
+
+def messages_json(page: MessagePage) -> str:
+    return MessagesResponse.model_validate(page, from_attributes=True).model_dump_json()

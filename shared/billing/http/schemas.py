@@ -68,6 +68,8 @@ class StatusResponse(BaseModel):
     skipped: int
     delivered: int = 0
     read: int = 0
+    replied: int = Field(default=0, description="contacts who wrote back after their reminder")
+    opted_out: int = Field(default=0, description="contacts who opted out in answer to their reminder")
     progress: float = Field(ge=0, le=1)
     estimated_completion: UtcDatetime | None
     paused_reason: str | None
@@ -188,3 +190,44 @@ class InvoiceCancelResponse(BaseModel):
     in_flight: int = Field(
         description="reminders of the invoice whose gateway call had already started: not recalled, they may arrive"
     )
+
+
+class Conversation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    phone: str = Field(description="E.164")
+    name: str | None = Field(description="the name the latest reminder to this phone carried")
+    instance: str = Field(description="the WhatsApp number (instance name) the customer wrote to")
+    state: Literal["open", "closed"]
+    unread: int = Field(description="customer messages since the conversation was last closed")
+    last_inbound_text: str | None
+    last_inbound_at: UtcDatetime | None
+    last_message_at: UtcDatetime | None
+    invoices: list[str] = Field(description="invoices whose reminders reached this phone from this number")
+    queues: list[str] = Field(description="queues whose reminders reached this phone from this number")
+
+
+class ConversationsResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Conversation]
+    next_cursor: str | None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    direction: Literal["in", "out"] = Field(description="in: the customer wrote; out: a reminder we sent")
+    text: str
+    status: str | None
+    created_at: UtcDatetime | None
+    invoice_id: str | None = Field(description="the reminder's invoice (out), or the one answered (in)")
+
+
+class MessagesResponse(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ChatMessage]
+    next_cursor: str | None

@@ -1,7 +1,8 @@
 """A customer's message (``messages.upsert``, not ``fromMe``): chat history, reopen, reply, opt-out.
 
-Constant statements per message: dedupe insert, mark the latest billing contact replied, upsert (and
-reopen) the conversation, insert the message, and on an opt-out keyword one suppression insert.
+Constant statements per message: dedupe insert, mark the latest billing contact replied (and count the
+first reply on its queue), upsert (and reopen) the conversation with one more unread message, insert
+the message, and on an opt-out keyword one suppression insert and one count on the queue.
 """
 
 from __future__ import annotations
@@ -29,17 +30,31 @@ logger = logging.getLogger(__name__)
 
 INBOUND_RECEIPT = "INBOUND"  # the dedupe status of an inbound message (receipts use the gateway's)
 
-# The customer answers the latest message we sent them from this instance.
+# The customer answers the latest message we sent them from this instance; its queue counts a reply the
+# first time (contact row, then queue row: the order dispatch locks them in).
 _MARK_REPLIED = sa.text(
     """
-    UPDATE billing_contacts SET replied_at = COALESCE(replied_at, :now), updated_at = :now
-    WHERE id = (
-        SELECT c.id FROM billing_contacts c JOIN billing_queues q ON q.id = c.queue_id
+    WITH target AS (
+        SELECT c.id, c.queue_id, c.replied_at FROM billing_contacts c JOIN billing_queues q ON q.id = c.queue_id
         WHERE c.tenant_id = :tenant AND c.phone = :phone AND q.instance_id = :instance AND c.status = 'sent'
         ORDER BY c.sent_at DESC NULLS LAST, c.id DESC LIMIT 1
+        FOR NO KEY UPDATE OF c
+    ), marked AS (
+        UPDATE billing_contacts SET replied_at = COALESCE(replied_at, :now), updated_at = :now
+        WHERE id = (SELECT id FROM target)
+        RETURNING id
+    ), counted AS (
+        UPDATE billing_queues SET replied = replied + 1, updated_at = :now
+        WHERE id = (SELECT queue_id FROM target WHERE replied_at IS NULL)
+        RETURNING id
     )
-    RETURNING id
+    SELECT id FROM marked
     """
+)
+# An opt-out that answers a reminder counts on that reminder's queue.
+_COUNT_OPT_OUT = sa.text(
+    "UPDATE billing_queues SET opted_out = opted_out + 1, updated_at = :now"
+    " WHERE id = (SELECT queue_id FROM billing_contacts WHERE id = :contact_id)"
 )
 
 
@@ -73,10 +88,18 @@ def _open_conversation(instance: WhatsAppInstance, phone: str, *, session: Sessi
         is_open=True,
         closed_at=None,
         last_message_at=now,
+        unread=1,
+        last_inbound_at=now,
     )
     stmt = stmt.on_conflict_do_update(
         constraint="uq_conversation_phone",
-        set_={"is_open": True, "closed_at": None, "last_message_at": now},
+        set_={
+            "is_open": True,
+            "closed_at": None,
+            "last_message_at": now,
+            "unread": Conversation.__table__.c.unread + 1,  # type: ignore[attr-defined]
+            "last_inbound_at": now,
+        },
     ).returning(sa.column("id"))
     conversation_id: uuid.UUID = session.execute(stmt).scalar_one()
     return conversation_id
@@ -109,6 +132,8 @@ def receive_message(
     config = load_tenant_runtime(instance.tenant_id, session=session).config
     opted_out = is_opt_out(message.text, config.opt_out_keywords)
     newly = opted_out and suppress(instance.tenant_id, phone, session=session)
+    if newly and contact_id is not None:
+        session.execute(_COUNT_OPT_OUT, {"contact_id": contact_id, "now": now})
     confirmation = config.opt_out_confirmation if newly and config.opt_out_confirmation else None
     logger.info(
         "customer message received",

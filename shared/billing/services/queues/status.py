@@ -200,4 +200,6 @@ def build_view(row: Any, *, now: datetime, runtime_of: RuntimeOf) -> QueueStatus
         completed_at=row.completed_at,
         failures=failures,
         next_failures_cursor=next_cursor,
+        replied=row.replied,
+        opted_out=row.opted_out,
     )
