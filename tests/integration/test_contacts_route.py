@@ -73,6 +73,25 @@ def test_every_contact_is_listed_with_its_status_receipts_and_utc_times(
     assert third["status"] == "pending" and third["attempts"] == 0
 
 
+def test_the_page_built_by_the_database_is_exactly_what_the_published_schema_writes(
+    acme: TenantSetup, status: Any, send: Any
+) -> None:
+    """The items come as JSON from PostgreSQL; the documented model must read them and write back the
+    same values (timestamps with and without microseconds, nulls, accents, quotes)."""
+    import json
+
+    from billing.http.schemas import ContactsResponse
+
+    queue_id = create_queue(send, acme.key, 3)
+    with_micro = datetime(2026, 11, 30, 13, 0, 5, 123400, tzinfo=UTC)
+    set_contacts(queue_id, [0], status="sent", sent_at=with_micro, delivered_at=with_micro, name="João Ação")
+    set_contacts(queue_id, [1], status="failed", last_error='a "quoted" error', sent_at=None)
+    raw = status.get(CONTACTS.format(queue_id) + "?limit=2", headers=headers(acme.key)).get_data(as_text=True)
+    parsed = ContactsResponse.model_validate_json(raw)
+    assert json.loads(parsed.model_dump_json()) == json.loads(raw)
+    assert parsed.items[0].sent_at == with_micro and parsed.items[0].name == "João Ação"
+
+
 def test_status_and_invoice_filters_and_the_limit(acme: TenantSetup, status: Any, send: Any) -> None:
     queue_id = create_queue(send, acme.key, 12)
     set_contacts(queue_id, [2, 7], status="unknown")

@@ -31,15 +31,15 @@ def same_window() -> None:
         time.sleep(left + 0.1)
 
 
-def key_hits(key_name: str) -> int:
-    """Hits counted against the API key called ``key_name`` in every window."""
+def key_hits(key_name: str, counter: str = "read") -> int:
+    """Hits counted against the API key called ``key_name`` in every window, on its ``read`` (status and
+    other reads) or ``key`` (send, control) counter."""
     from billing.db.engine import get_engine
 
     with get_engine().connect() as conn:
         key_id = conn.execute(sa.text("SELECT id FROM api_keys WHERE name = :n"), {"n": key_name}).scalar_one()
-        hits = conn.execute(
-            sa.text("SELECT COALESCE(sum(hits), 0) FROM rate_limit_buckets WHERE key LIKE :k"), {"k": f"key:{key_id}:%"}
-        ).scalar_one()
+        query = sa.text("SELECT COALESCE(sum(hits), 0) FROM rate_limit_buckets WHERE key LIKE :k")
+        hits = conn.execute(query, {"k": f"{counter}:{key_id}:%"}).scalar_one()
     return int(hits)
 
 
@@ -59,8 +59,8 @@ def test_a_key_limited_to_some_addresses_is_counted_when_used_from_one(
 ) -> None:
     from billing.db.engine import get_engine
 
-    acme = make_tenant("acme")
-    key = fenced_key(acme, "fenced", ips=["127.0.0.0/8"], rate_limit=2)  # the test client calls from 127.0.0.1
+    acme = make_tenant("acme", api_read_rate_limit_per_minute=2)  # status is a read: the read budget applies
+    key = fenced_key(acme, "fenced", ips=["127.0.0.0/8"], rate_limit=1000)  # the test client calls from 127.0.0.1
     same_window()
     with recorded_statements(get_engine(autocommit=True)) as statements:
         answers = [status.get(STATUS.format(uuid.uuid4()), headers=headers(key)) for _ in range(3)]

@@ -109,24 +109,9 @@ class ContactQuery:
 
 
 @dataclass(frozen=True)
-class ContactItem:
-    """One contact as the ERP sees it: what was asked, where it stands, what the gateway reported."""
-
-    index: int
-    invoice_id: str | None
-    phone: str
-    name: str | None
-    status: str
-    attempts: int
-    error: str | None
-    provider_message_id: str | None
-    sent_at: datetime | None
-    delivered_at: datetime | None
-    read_at: datetime | None
-    replied_at: datetime | None
-
-
-@dataclass(frozen=True)
 class ContactPage:
-    items: list[ContactItem]
+    """One page of a queue's contacts. ``items_json``: the JSON array of items exactly as the API
+    documents them (``ContactsResponse.items``), built by the database in one statement."""
+
+    items_json: str
     next_cursor: str | None

@@ -36,6 +36,8 @@ def queue_row(**fields: Any) -> SimpleNamespace:
         skipped=0,
         delivered=2,
         read=1,
+        replied=0,
+        opted_out=0,
         paused_reason=None,
         resume_at=None,
         scheduled_for=None,

@@ -1,21 +1,23 @@
 """Every contact of a queue, a page at a time (CONTRACT.md section 5: GET /queue/{id}/contacts).
 
-One statement per page whatever the queue's size: the queue row (tenant isolation, the key's types)
-and one keyset page of its contacts, by position. With statuses, each status is walked in position
-order on ``ix_contact_queue_status_position`` and the walks are merged, so a page of the three
-``unknown`` contacts among a million ``sent`` ones reads three rows; with an invoice, the invoice's
-rows come from ``ix_contact_tenant_invoice``.
+One statement per page whatever the queue's size, the database function ``billing_contact_page``
+(migration 0012): the queue row (tenant isolation, the key's types) and one keyset page of its
+contacts by position, returned as the JSON array the API documents. With statuses, each status is
+walked in position order on ``ix_contact_queue_status_position`` and the walks are merged, so a page of
+the three ``unknown`` contacts among a million ``sent`` ones reads three rows; with an invoice, the
+invoice's rows come from ``ix_contact_tenant_invoice``.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from billing.contract.queues import ContactItem, ContactPage, ContactQuery
+from billing.contract.queues import ContactPage, ContactQuery
 from billing.domain.states import ContactStatus
 from billing.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from billing.services.queues import cursors
@@ -26,43 +28,20 @@ MAX_LIMIT = 1000
 MAX_INVOICE_ID = 100
 _CURSOR_PREFIX = "c1:"
 _NOT_FOUND = "queue not found"
-_COLUMNS = (
-    "c.position, c.invoice_id, c.phone, c.name, c.status, c.attempts, c.last_error, c.provider_message_id,"
-    " c.sent_at, c.delivered_at, c.read_at, c.replied_at"
+# One call: the queue's type (NULL: not this tenant's) and the page as the API's JSON array, built by
+# the database function billing_contact_page (migration 0012), whose plans each backend caches.
+_PAGE = sa.text(
+    "SELECT * FROM billing_contact_page(:queue_id, :tenant_id, :after, :limit, CAST(:statuses AS text[]), :invoice_id)"
 )
-
-
-_BY_STATUS = """
-    SELECT p.* FROM unnest(CAST(:statuses AS text[])) AS s(status)
-     CROSS JOIN LATERAL (
-         SELECT __COLUMNS__ FROM billing_contacts c
-          WHERE c.queue_id = q.id AND c.status = s.status AND c.position > :after __INVOICE__
-          ORDER BY c.position LIMIT :limit) AS p
-     ORDER BY p.position LIMIT :limit"""
-_ALL = """
-    SELECT __COLUMNS__ FROM billing_contacts c
-     WHERE c.queue_id = q.id AND c.position > :after __INVOICE__
-     ORDER BY c.position LIMIT :limit"""
-_PAGE = """
-WITH q AS (SELECT id, template_type FROM billing_queues WHERE id = :queue_id AND tenant_id = :tenant_id)
-SELECT q.template_type, page.* FROM q LEFT JOIN LATERAL (__CONTACTS__) AS page ON true
- ORDER BY page.position"""
-_BY_INVOICE = "AND c.invoice_id = :invoice_id AND c.tenant_id = :tenant_id"
-
-
-def _statement(*, by_status: bool, by_invoice: bool) -> sa.TextClause:
-    """The page query: the queue row joined to at most ``limit`` contacts after ``after`` (four fixed
-    texts, put together once at import)."""
-    contacts = (_BY_STATUS if by_status else _ALL).replace("__COLUMNS__", _COLUMNS)
-    contacts = contacts.replace("__INVOICE__", _BY_INVOICE if by_invoice else "")
-    return sa.text(_PAGE.replace("__CONTACTS__", contacts))
-
-
-_STATEMENTS = {(s, i): _statement(by_status=s, by_invoice=i) for s in (False, True) for i in (False, True)}
 
 
 def _invalid(field: str, message: str, detail: str) -> ValidationFailedError:
     return ValidationFailedError(detail, [{"loc": ["query", field], "msg": message}])
+
+
+def encode_cursor(position: int) -> str:
+    """The cursor of the page after ``position``."""
+    return cursors.encode_cursor(_CURSOR_PREFIX, position)
 
 
 def decode_cursor(cursor: str | None) -> int:
@@ -105,23 +84,6 @@ def parse_query(
     return ContactQuery(statuses=statuses, invoice_id=invoice_id, cursor=cursor, limit=size)
 
 
-def _item(row: Any) -> ContactItem:
-    return ContactItem(
-        index=int(row.position),
-        invoice_id=row.invoice_id,
-        phone=row.phone,
-        name=row.name,
-        status=row.status,
-        attempts=int(row.attempts),
-        error=row.last_error,
-        provider_message_id=row.provider_message_id,
-        sent_at=row.sent_at,
-        delivered_at=row.delivered_at,
-        read_at=row.read_at,
-        replied_at=row.replied_at,
-    )
-
-
 def list_contacts(
     queue_ref: str | uuid.UUID,
     query: ContactQuery,
@@ -133,21 +95,23 @@ def list_contacts(
     """One page of a queue of ``tenant_id``; another tenant's queue is "not found", a queue of a type
     the key may not read is forbidden. One statement."""
     queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
-    statement = _STATEMENTS[(bool(query.statuses), query.invoice_id is not None)]
     params = {
         "queue_id": queue_id,
         "tenant_id": tenant_id,
         "after": decode_cursor(query.cursor),
-        "limit": query.limit + 1,  # one more than the page says "there is more"
-        "statuses": list(query.statuses),
+        "limit": query.limit,
+        "statuses": list(query.statuses) or None,
         "invoice_id": query.invoice_id,
     }
-    rows = session.connection().execute(statement, params).all()
-    if not rows:
+    row = session.connection().execute(_PAGE, params).one()
+    if row.template_type is None:
         raise NotFoundError(_NOT_FOUND)
-    if allowed_types is not None and rows[0].template_type not in allowed_types:
-        raise PermissionDeniedError(f"this API key may not act on {rows[0].template_type!r} queues")
-    items = [_item(row) for row in rows if row.position is not None]
-    if len(items) > query.limit:
-        return ContactPage(items[: query.limit], cursors.encode_cursor(_CURSOR_PREFIX, items[query.limit - 1].index))
-    return ContactPage(items, None)
+    if allowed_types is not None and row.template_type not in allowed_types:
+        raise PermissionDeniedError(f"this API key may not act on {row.template_type!r} queues")
+    next_cursor = encode_cursor(int(row.last_position)) if row.more else None
+    return ContactPage(items_json=_json_text(row.items), next_cursor=next_cursor)
+
+
+def _json_text(value: Any) -> str:
+    """psycopg2 hands a ``json`` column back parsed unless told otherwise; the page keeps it as text."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
