@@ -74,6 +74,12 @@ def _get_registry() -> CollectorRegistry:
                 ["template_type", "outcome"],
                 registry=registry,
             )
+            _local["auth_failures"] = Counter(
+                "billing_gateway_auth_failures",
+                "Times the gateway refused an instance's API key (this replica)",
+                ["instance_id"],
+                registry=registry,
+            )
             registry.register(_DatabaseCollector())  # type: ignore[arg-type]
             _registry = registry
         return _registry
@@ -89,6 +95,12 @@ def record_sent(tenant_id: str, template_type: str, status: str) -> None:
     del tenant_id  # per-tenant totals are exported from the database, not per replica
     _get_registry()
     _local["outcomes"].labels(template_type=template_type, outcome=status).inc()
+
+
+def record_auth_failure(instance_id: str) -> None:
+    """Count one refusal of an instance's API key (a 401/403 on a send or a health check)."""
+    _get_registry()
+    _local["auth_failures"].labels(instance_id=instance_id).inc()
 
 
 def render() -> bytes:

@@ -59,11 +59,11 @@ def test_a_number_not_on_whatsapp_is_invalid_and_never_retried(
     assert sim.messages() == []
 
 
-def test_a_wrong_api_key_is_rejected_with_401_and_never_retried(
+def test_a_wrong_api_key_is_auth_failed_with_401_and_never_retried(
     simulator: SimulatorHandle, sim: SimulatorClient
 ) -> None:
     outcome = make_client(simulator, api_key="wrong").send_text(PHONE, "Oi")
-    assert (outcome.kind, outcome.status_code) == (OutcomeKind.REJECTED, 401)
+    assert (outcome.kind, outcome.status_code) == (OutcomeKind.AUTH_FAILED, 401)
     assert sim.send_requests() == 1
 
 
@@ -106,7 +106,7 @@ def test_a_connecting_instance_reports_its_state_and_refuses_sends(
         (400, ["Error: Connection Closed"], OutcomeKind.INSTANCE_DOWN),
         (400, [['instance requires property "text"']], OutcomeKind.REJECTED),
         (400, [{"jid": f"{DIGITS}@s.whatsapp.net", "exists": False, "number": DIGITS}], OutcomeKind.INVALID_NUMBER),
-        (403, "Forbidden", OutcomeKind.REJECTED),
+        (403, "Forbidden", OutcomeKind.AUTH_FAILED),
         (500, {"totally": "unexpected"}, OutcomeKind.TRANSIENT),
         (502, None, OutcomeKind.TRANSIENT),
     ],
@@ -260,7 +260,7 @@ def test_logs_carry_the_outcome_but_never_the_api_key_or_a_full_phone(
         make_client(simulator, api_key="wrong").send_text(PHONE, "Oi")
         client.check_health()
     sends = [r for r in caplog.records if getattr(r, "action", None) == "gateway.send"]
-    assert [getattr(r, "outcome", None) for r in sends] == ["transient", "sent", "invalid_number", "rejected"]
+    assert [getattr(r, "outcome", None) for r in sends] == ["transient", "sent", "invalid_number", "auth_failed"]
     assert all(getattr(r, "phone", "") == "5511*******88" for r in sends)
     everything = " ".join(f"{r.getMessage()} {vars(r)}" for r in caplog.records)
     assert TOKEN not in everything

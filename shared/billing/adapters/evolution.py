@@ -193,7 +193,9 @@ class EvolutionClient:
             )
             return HealthState.UNREACHABLE
         state = HealthState.UNREACHABLE
-        if response.status_code == 404:
+        if response.status_code in (401, 403):
+            state = HealthState.AUTH_FAILED
+        elif response.status_code == 404:
             state = HealthState.CLOSE
         elif response.status_code == 200:
             try:

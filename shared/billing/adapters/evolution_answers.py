@@ -132,6 +132,9 @@ def classify_response(status: int, raw: bytes, headers: httpx.Headers | None = N
     info = parse_error_body(raw)
     lowered = info.text.lower()
     retry_after = parse_retry_after((headers or httpx.Headers()).get("retry-after"))
+    if status in (401, 403):
+        refused = f"the gateway refused the API key ({status})"
+        return SendOutcome(OutcomeKind.AUTH_FAILED, status_code=status, error=refused)
     if info.not_on_whatsapp and 400 <= status < 500:
         return SendOutcome(OutcomeKind.INVALID_NUMBER, status_code=status, error="number is not on WhatsApp")
     if info.license_required:

@@ -67,14 +67,19 @@ def cmd_instance_add(args: argparse.Namespace) -> int:
 
 
 def cmd_instance_update(args: argparse.Namespace) -> int:
+    """Change an instance's URL, key or webhook secret; a new key clears ``auth_failed`` and resumes the
+    instance's parked queues."""
+    from billing import bootstrap
     from billing.config import get_settings
     from billing.services import admin
+
+    now = bootstrap.clock().now()
 
     secret = get_settings().billing_secret_key.get_secret_value()
 
     webhook_secret = admin.new_webhook_secret() if args.new_webhook_secret else args.webhook_secret
 
-    def work(session: Any) -> dict[str, Any]:
+    def work(session: Any) -> tuple[dict[str, Any], list[Any]]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
         inst = admin.resolve_instance(tenant, args.name, session=session)
         admin.update_instance(
@@ -86,9 +91,19 @@ def cmd_instance_update(args: argparse.Namespace) -> int:
             webhook_secret=webhook_secret,
         )
         shown = {"webhook_secret": webhook_secret} if args.new_webhook_secret else {}
-        return {**admin.public_dict(inst), **shown}
+        resumed = admin.resume_instance_queues(inst, session=session, now=now) if args.api_key else []
+        return {**admin.public_dict(inst), **shown, "queues_resumed": [str(c.queue_id) for c in resumed]}, resumed
 
-    emit(in_session(work))
+    answer, resumed = in_session(work)
+    if resumed:
+        from billing.db.engine import unit_of_work
+        from billing.services.publishing import publish_claimed
+
+        with unit_of_work() as uow:  # without RabbitMQ the sweeper publishes them on its next tick
+            publish_claimed(
+                resumed, reason="instance_key_updated", stamp=now, publisher=bootstrap.publisher_or_deferred(), uow=uow
+            )
+    emit(answer)
     return 0
 
 

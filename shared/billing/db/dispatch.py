@@ -86,7 +86,7 @@ UPDATE billing_queues
 
 INSTANCE_DOWN = text("""
 WITH inst AS (
-    UPDATE whatsapp_instances SET health_state = 'close', health_checked_at = :now WHERE id = :instance_id
+    UPDATE whatsapp_instances SET health_state = :state, health_checked_at = :now WHERE id = :instance_id
     RETURNING id
 )
 UPDATE billing_queues
@@ -102,7 +102,8 @@ UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now WH
 ANY_DUE = text("""
 SELECT EXISTS (
     SELECT 1 FROM whatsapp_instances i
-     WHERE (i.next_send_at IS NULL OR i.next_send_at <= :now) AND i.health_state IS DISTINCT FROM 'close'
+     WHERE (i.next_send_at IS NULL OR i.next_send_at <= :now)
+       AND (i.health_state IS NULL OR i.health_state NOT IN ('close', 'auth_failed'))
        AND EXISTS (SELECT 1 FROM billing_queues q
                     WHERE q.instance_id = i.id
                       AND (q.status IN ('pending', 'running') AND (q.resume_at IS NULL OR q.resume_at <= :now)
@@ -277,9 +278,11 @@ def park_queue(
     return bool(result.rowcount)
 
 
-def instance_down(conn: Connection, *, instance_id: str, reason: str, now: datetime) -> int:
-    """Record the instance closed and park its runnable queues ``instance_down``; returns how many."""
-    return int(conn.execute(INSTANCE_DOWN, {"instance_id": instance_id, "reason": reason[:200], "now": now}).rowcount)
+def instance_down(conn: Connection, *, instance_id: str, reason: str, now: datetime, state: str = "close") -> int:
+    """Record the instance ``close`` (or ``auth_failed``) and park its runnable queues ``instance_down``;
+    returns how many."""
+    params = {"instance_id": instance_id, "reason": reason[:200], "now": now, "state": state}
+    return int(conn.execute(INSTANCE_DOWN, params).rowcount)
 
 
 def instance_open(conn: Connection, *, instance_id: str, now: datetime) -> None:

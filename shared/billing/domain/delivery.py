@@ -61,7 +61,8 @@ def decide(
     policy: RetryPolicy,
     rng: random.Random,
 ) -> ContactUpdate | None:
-    """The contact's next state after ``outcome``; None means "instance down": give it back unconsumed.
+    """The contact's next state after ``outcome``; None means "instance down" (or its key refused): give
+    it back unconsumed.
 
     A transient failure after which the gateway may still have sent the message (read timeout, 504) is
     ``unknown``, never retried: a customer must not get the same reminder twice.
@@ -75,7 +76,7 @@ def decide(
             remote_jid=outcome.remote_jid or None,
             sent_at=now,
         )
-    if outcome.kind is OutcomeKind.INSTANCE_DOWN:
+    if outcome.kind in (OutcomeKind.INSTANCE_DOWN, OutcomeKind.AUTH_FAILED):
         return None
     if outcome.is_permanent:
         return ContactUpdate(ContactStatus.FAILED, attempt_inc=1, error=_error(outcome.error, outcome.kind.value))

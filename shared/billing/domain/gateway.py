@@ -17,6 +17,7 @@ class HealthState(StrEnum):
     CONNECTING = "connecting"
     CLOSE = "close"
     UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth_failed"  # the gateway refused our API key for the instance (401/403)
 
 
 class OutcomeKind(StrEnum):
@@ -25,6 +26,7 @@ class OutcomeKind(StrEnum):
     INSTANCE_DOWN = "instance_down"
     REJECTED = "rejected"
     TRANSIENT = "transient"
+    AUTH_FAILED = "auth_failed"  # 401/403: our key for the instance is wrong; the message was not sent
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from billing.db.models import ApiKey, Tenant, WhatsAppInstance
 from billing.domain.states import TemplateType
 from billing.errors import ConflictError, NotFoundError, ValidationFailedError
 from billing.services.admin.lookups import get_config
+from billing.services.publishing import Claimed
 
 MIN_WEBHOOK_SECRET_CHARS = 32
 
@@ -104,6 +105,9 @@ def update_instance(
         inst.gateway_url = url.rstrip("/")
     if api_key is not None:
         inst.api_key_encrypted = encrypt_secret(api_key, secret_key=secret_key)
+        # A new key deserves a fresh look: an auth_failed (or closed) flag no longer says anything.
+        inst.health_state = "unknown"
+        inst.health_checked_at = None
     if webhook_secret is not None:
         _check_webhook_secret(webhook_secret)
         inst.webhook_secret_hash = hash_webhook_secret(webhook_secret)
@@ -201,3 +205,11 @@ def rotate_gateway_keys(*, session: Session, secret_key: str) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+def resume_instance_queues(inst: WhatsAppInstance, *, session: Session, now: datetime) -> list[Claimed]:
+    """The instance's ``instance_down`` queues back to ``pending`` (after its key was fixed): dispatch
+    checks the instance's health before its first send. Returns the claims to publish after commit."""
+    from billing.services.sweep.steps import claim_recovered
+
+    return claim_recovered(inst.id, session=session, now=now)

@@ -62,6 +62,10 @@ SHIFT_MARGIN_S = 0.01
 SHIFT_ATTEMPTS = 3
 # A tenant's hours and settings are looked up once per claim, from this invocation's copy at most this old.
 TENANT_TTL_S = 5.0
+# Why an instance whose key the gateway refuses is parked (its queues' paused_reason says so).
+AUTH_FAILED_REASON = (
+    "auth_failed: the gateway refused this instance's API key; set it with billing instance update --api-key"
+)
 
 
 @dataclass
@@ -76,6 +80,7 @@ class _Sent:
     why_down: str | None = None
     late_s: float = 0.0  # from the claim to the gateway call
     missed: bool = False  # the call could not start on time: given back, slot returned if still ours
+    auth_failed: bool = False  # the gateway refused the instance's API key
 
 
 @dataclass
@@ -92,7 +97,7 @@ class _Round:
     give_backs: list[tuple[sql.SlotClaim, bool, tuple[str, date] | None]] = field(default_factory=list)
     slots_back: list[sql.SlotClaim] = field(default_factory=list)  # no message went out on them
     parks: list[tuple[str, QueueStatus, datetime | None, str]] = field(default_factory=list)
-    down: list[tuple[str, str]] = field(default_factory=list)
+    down: list[tuple[str, str, str]] = field(default_factory=list)  # instance, why, health state
     open: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
@@ -269,12 +274,12 @@ class Dispatcher:
         for queue_id, status, resume_at, reason in pending.parks:
             sql.park_queue(conn, queue_id=queue_id, status=status, resume_at=resume_at, reason=reason, now=now)
         # Instance rows in one order (by id) in every sender, so two rounds never wait on each other.
-        health = sorted([*pending.down, *((i, None) for i in pending.open)], key=lambda item: item[0])
-        for instance_id, why in health:
-            if why is None:
+        health = sorted([*pending.down, *((i, None, None) for i in pending.open)], key=lambda item: item[0])
+        for instance_id, why, state in health:
+            if why is None or state is None:
                 sql.instance_open(conn, instance_id=instance_id, now=now)
             else:
-                sql.instance_down(conn, instance_id=instance_id, reason=f"instance_down: {why}", now=now)
+                sql.instance_down(conn, instance_id=instance_id, reason=f"instance_down: {why}", now=now, state=state)
 
     def _lost(self, count: int) -> None:
         if count > 0:
@@ -415,6 +420,8 @@ class Dispatcher:
         outcome = gateway.send_text(contact.phone, message, retry=False)
         latency = time.monotonic() - began
         metrics.observe_send_duration(latency)
+        if outcome.kind is OutcomeKind.AUTH_FAILED:
+            return _Sent(claim, None, message, rendered_on, latency, why_down=AUTH_FAILED_REASON, auth_failed=True)
         if outcome.kind is OutcomeKind.INSTANCE_DOWN:
             return _Sent(claim, None, message, rendered_on, latency, why_down=outcome.error or "instance down")
         if outcome.looks_like_disconnection and gateway.check_health() is not HealthState.OPEN:
@@ -468,13 +475,25 @@ class Dispatcher:
 
     # --- answers back in the coordinator -----------------------------------------------------------
 
+    def _auth_failed(self, instance_id: str) -> None:
+        """The gateway refused our key: the instance parks as ``auth_failed`` until someone sets the right
+        key (``billing instance update --api-key``); said loudly, since nothing fixes it by itself."""
+        self.round.down.append((instance_id, AUTH_FAILED_REASON, HealthState.AUTH_FAILED.value))
+        metrics.record_auth_failure(instance_id)
+        logger.error(
+            "the gateway refused the instance's API key: its queues wait for the right key",
+            extra={"action": "sender.auth_failed", "instance_id": instance_id},
+        )
+
     def _absorb(self, item: _Sent | _Health) -> None:
         instance_id = item.claim.instance.id
         if isinstance(item, _Health):
             if item.state is HealthState.OPEN:
                 self.round.open.append(instance_id)
+            elif item.state is HealthState.AUTH_FAILED:
+                self._auth_failed(instance_id)
             else:
-                self.round.down.append((instance_id, f"instance {item.state.value}"))
+                self.round.down.append((instance_id, f"instance {item.state.value}", HealthState.CLOSE.value))
             logger.info(
                 "instance health %s",
                 item.state.value,
@@ -495,7 +514,10 @@ class Dispatcher:
         if item.update is None:
             # Instance down: the contact goes back untouched, no attempt consumed; the queue waits.
             self.round.give_backs.append((claim, False, None))
-            self.round.down.append((instance_id, item.why_down or "instance down"))
+            if item.auth_failed:
+                self._auth_failed(instance_id)
+                return
+            self.round.down.append((instance_id, item.why_down or "instance down", HealthState.CLOSE.value))
             logger.warning(
                 "instance down: contact given back",
                 extra={"action": "sender.instance_down", "instance_id": instance_id, "contact_id": contact.id},
