@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from billing.cli import admin, inbound, ops, queues, run
+from billing.cli import admin, inbound, listing, ops, queues, run
 from billing.cli.common import EXIT_USAGE, Handler, UsageError
 from billing.errors import (
     BillingError,
@@ -23,7 +23,7 @@ from billing.errors import (
     ValidationFailedError,
 )
 
-GROUPS = (admin, queues, inbound, ops, run)
+GROUPS = (admin, queues, inbound, ops, run, listing)  # listing extends the groups admin and queues made
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -58,3 +58,31 @@ def in_session(work: Callable[[Any], Any]) -> Any:
         result = work(uow.session)
         uow.commit()
     return result
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        text = ",".join(str(v) for v in value) or "-"
+    elif isinstance(value, dict):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    text = " ".join(text.split())  # one line per row
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def emit_rows(rows: list[dict[str, Any]], columns: list[str], *, as_json: bool) -> None:
+    """Rows as an aligned table (``columns`` in order), or every field as JSON with ``as_json``."""
+    if as_json:
+        emit(rows)
+        return
+    table = [columns, *([_cell(row.get(column)) for column in columns] for row in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        sys.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip() + "\n")
+    if not rows:
+        sys.stdout.write("(none)\n")

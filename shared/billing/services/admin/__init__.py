@@ -9,14 +9,22 @@ from billing.services.admin.credentials import (
     add_instance,
     create_api_key,
     new_webhook_secret,
+    remove_instance,
     resume_instance_queues,
     revoke_api_key,
     rotate_gateway_keys,
     update_instance,
 )
 from billing.services.admin.lookups import get_config, resolve_instance, resolve_tenant
-from billing.services.admin.templates import MAX_VARIATIONS, add_template
-from billing.services.admin.tenants import add_closed_date, create_tenant, public_dict, set_config, set_hours
+from billing.services.admin.templates import MAX_VARIATIONS, add_template, edit_variation, set_variation_enabled
+from billing.services.admin.tenants import (
+    add_closed_date,
+    create_tenant,
+    public_dict,
+    remove_hours,
+    set_config,
+    set_hours,
+)
 
 __all__ = [
     "MAX_VARIATIONS",
@@ -25,9 +33,12 @@ __all__ = [
     "add_template",
     "create_api_key",
     "create_tenant",
+    "edit_variation",
     "get_config",
     "new_webhook_secret",
     "public_dict",
+    "remove_hours",
+    "remove_instance",
     "resolve_instance",
     "resolve_tenant",
     "resume_instance_queues",
@@ -35,5 +46,6 @@ __all__ = [
     "rotate_gateway_keys",
     "set_config",
     "set_hours",
+    "set_variation_enabled",
     "update_instance",
 ]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from billing.crypto import encrypt_secret, generate_api_key, hash_webhook_secret
@@ -213,3 +214,26 @@ def resume_instance_queues(inst: WhatsAppInstance, *, session: Session, now: dat
     from billing.services.sweep.steps import claim_recovered
 
     return claim_recovered(inst.id, session=session, now=now)
+
+
+_QUEUES_OF_INSTANCE = sa.text(
+    "SELECT count(*) AS total, count(*) FILTER (WHERE status NOT IN ('completed', 'cancelled', 'failed')) AS active"
+    " FROM billing_queues WHERE instance_id = :instance_id"
+)
+
+
+def remove_instance(tenant: Tenant, inst: WhatsAppInstance, *, session: Session) -> None:
+    """Forget an instance no queue uses. Refused (409) while any queue refers to it: active ones must
+    finish or be cancelled, finished ones keep their history until the tenant's retention purges them."""
+    counts = session.execute(_QUEUES_OF_INSTANCE, {"instance_id": inst.id}).one()
+    if counts.total:
+        raise ConflictError(
+            f"instance {inst.name!r} is used by {counts.total} queue(s), {counts.active} still active: cancel or "
+            "finish them; finished ones keep their history until the tenant's retention purges them"
+        )
+    config = get_config(tenant.id, session=session)
+    if config.default_instance_id == inst.id:
+        config.default_instance_id = None
+        session.add(config)
+    session.delete(inst)
+    session.flush()

@@ -9,7 +9,7 @@ from sqlmodel import Session, col, select
 
 from billing.db.models import Template, TemplateVariation, Tenant
 from billing.domain.states import TemplateType
-from billing.errors import ConflictError, ValidationFailedError
+from billing.errors import ConflictError, NotFoundError, ValidationFailedError
 
 MAX_VARIATIONS = 5
 
@@ -104,3 +104,67 @@ def check_variables(body: str, variables_schema: dict[str, Any] | None, *, label
             "declare it in the template's variables schema",
             [{"loc": ["body", label], "msg": f"unknown variable {n}"} for n, _ in problems],
         )
+
+
+def _variation(tenant: Tenant, name: str, position: int, *, session: Session) -> tuple[Template, TemplateVariation]:
+    template = session.exec(select(Template).where(Template.tenant_id == tenant.id, Template.name == name)).first()
+    if template is None:
+        raise NotFoundError(f"template {name!r} not found for tenant {tenant.name!r}")
+    variation = session.exec(
+        select(TemplateVariation).where(
+            TemplateVariation.template_id == template.id, TemplateVariation.position == position
+        )
+    ).first()
+    if variation is None:
+        raise NotFoundError(f"template {name!r} has no variation {position}")
+    return template, variation
+
+
+def edit_variation(tenant: Tenant, *, session: Session, name: str, position: int, body: str) -> dict[str, Any]:
+    """Change the wording of one variation, with the same checks as ``add_template``; returns the new
+    body and a preview rendered on sample data. Messages already rendered keep their text."""
+    from billing.domain.sanitize import sanitize_template_body
+    from billing.errors import TemplateError
+
+    template, variation = _variation(tenant, name, position, session=session)
+    try:
+        clean = sanitize_template_body(body)
+    except TemplateError as exc:
+        raise ValidationFailedError(f"body: {exc}") from exc
+    check_variables(clean, template.variables_schema, label="body")
+    variation.body = clean
+    session.add(variation)
+    session.flush()
+    return {"template": name, "variation": position, "body": clean, "preview": preview(clean, tenant)}
+
+
+def set_variation_enabled(
+    tenant: Tenant, *, session: Session, name: str, position: int, enabled: bool
+) -> dict[str, Any]:
+    """Turn one variation off (new batches no longer use it) or back on; the last enabled variation of a
+    template cannot be turned off."""
+    template, variation = _variation(tenant, name, position, session=session)
+    if not enabled and variation.active:
+        others = session.exec(
+            select(TemplateVariation.id).where(
+                TemplateVariation.template_id == template.id,
+                TemplateVariation.id != variation.id,
+                col(TemplateVariation.active),
+            )
+        ).first()
+        if others is None:
+            raise ConflictError(f"variation {position} is the last enabled one of template {name!r}")
+    variation.active = enabled
+    session.add(variation)
+    session.flush()
+    return {"template": name, "variation": position, "enabled": enabled}
+
+
+def preview(body: str, tenant: Tenant) -> str:
+    """``body`` rendered on the README's sample values (company: the tenant's display name)."""
+    from billing.domain.templates import compile_template
+    from billing.domain.variables import VARIABLE_EXAMPLES
+
+    context: dict[str, Any] = dict(VARIABLE_EXAMPLES)
+    context.update(empresa=tenant.display_name, vence_hoje=False, variaveis={}, variables={})
+    return compile_template(body).render(context)

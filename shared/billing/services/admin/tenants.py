@@ -109,6 +109,20 @@ def set_hours(
     return rows
 
 
+def remove_hours(tenant: Tenant, *, session: Session, weekdays: Sequence[int]) -> int:
+    """Remove every business-hours window on the given weekdays (the tenant no longer sends on them);
+    returns how many windows went."""
+    if not weekdays:
+        raise ValidationFailedError("no weekdays given")
+    removed = session.exec(  # type: ignore[call-overload]
+        delete(BusinessHoursWindow).where(
+            col(BusinessHoursWindow.tenant_id) == tenant.id, col(BusinessHoursWindow.weekday).in_(weekdays)
+        )
+    )
+    session.flush()
+    return int(removed.rowcount or 0)
+
+
 def add_closed_date(tenant: Tenant, *, session: Session, day: date, reason: str | None = None) -> ClosedDate:
     if session.exec(select(ClosedDate.id).where(ClosedDate.tenant_id == tenant.id, ClosedDate.day == day)).first():
         raise ConflictError(f"{day.isoformat()} is already a closed date")
