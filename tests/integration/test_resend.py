@@ -116,3 +116,20 @@ def test_resent_unknown_contacts_go_out_exactly_once_more_even_when_two_resends_
     assert sorted(per_number.values()) == [1, 1, 1, 1, 2, 2]  # the two resent contacts, once more each
     row = queue_row(str(queue_id))
     assert (row["sent"], row["unknown"], row["status"]) == (6, 0, "completed")
+
+
+def test_a_read_only_key_or_a_key_of_other_types_cannot_resend(db: Any, sim_world: World, control_fn: Any) -> None:
+    from billing.db.models import Tenant
+    from billing.services import admin
+
+    queue_id = make_queue(db, sim_world, 2, status="completed")  # a notification queue
+    set_contacts(str(queue_id), [0, 1], status="unknown")
+    set_queue(str(queue_id), unknown=2)
+    tenant = db.get(Tenant, sim_world.tenant_id)
+    _, overdue_only = admin.create_api_key(tenant, session=db, name="cobranca", types=["overdue"])
+    _, reader = admin.create_api_key(tenant, session=db, name="painel", read_only=True)
+    db.commit()
+    typed = resend(control_fn, overdue_only, queue_id)
+    assert typed.status_code == 403 and "notification" in typed.get_json()["detail"]
+    assert resend(control_fn, reader, queue_id).status_code == 403
+    assert contact_statuses(str(queue_id)) == {"unknown": 2}

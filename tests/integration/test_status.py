@@ -211,3 +211,20 @@ def test_a_batch_is_found_by_its_external_id_and_every_timestamp_is_utc_with_z(
     assert theirs.get_json() == {"items": []}  # another tenant's batch is never found
     missing = status.get("/api/v1/billing/queues", headers=headers(acme.key))
     assert missing.status_code == 422 and missing.get_json()["errors"][0]["loc"] == ["query", "external_id"]
+
+
+def test_a_key_limited_to_some_types_finds_only_batches_of_those_types(
+    acme: TenantSetup, status: Any, send: Any
+) -> None:
+    from billing.db.engine import unit_of_work
+    from billing.services import admin
+
+    create_queue(send, acme.key, 1, external_id="erp-run-90")
+    with unit_of_work() as uow:
+        tenant = admin.resolve_tenant("acme", session=uow.session)
+        _, notices = admin.create_api_key(tenant, session=uow.session, name="avisos", types=["notification"])
+        uow.commit()
+    seen = status.get("/api/v1/billing/queues?external_id=erp-run-90", headers=headers(notices)).get_json()
+    assert seen == {"items": []}  # an overdue batch is invisible to a notification-only key
+    mine = status.get("/api/v1/billing/queues?external_id=erp-run-90", headers=headers(acme.key)).get_json()
+    assert len(mine["items"]) == 1

@@ -209,7 +209,31 @@ class Conversation(BaseModel):
 
 
 class ConversationsResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "0b5d3f2e-6a41-4f7e-9d0c-2f1c9a7e5b10",
+                            "phone": "+5511988887777",
+                            "name": "Maria Silva",
+                            "instance": "loja-centro",
+                            "state": "open",
+                            "unread": 1,
+                            "last_inbound_text": "Já paguei, segue o comprovante",
+                            "last_inbound_at": "2026-11-30T14:02:11Z",
+                            "last_message_at": "2026-11-30T14:02:11Z",
+                            "invoices": ["NF-123"],
+                            "queues": ["5f0c6c1e-8c1e-4c43-9a55-0b7d1c0f3e21"],
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        },
+    )
 
     items: list[Conversation]
     next_cursor: str | None
@@ -227,7 +251,34 @@ class ChatMessage(BaseModel):
 
 
 class MessagesResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "id": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+                            "direction": "out",
+                            "text": "Olá, Maria! Sua fatura NF-123 de R$ 150,90 venceu em 20/11/2026.",
+                            "status": "sent",
+                            "created_at": "2026-11-30T13:00:05Z",
+                            "invoice_id": "NF-123",
+                        },
+                        {
+                            "id": "9b2f3c4d-1e5a-4b6c-8d7e-0f1a2b3c4d5e",
+                            "direction": "in",
+                            "text": "Já paguei, segue o comprovante",
+                            "status": "received",
+                            "created_at": "2026-11-30T14:02:11Z",
+                            "invoice_id": "NF-123",
+                        },
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        },
+    )
 
     items: list[ChatMessage]
     next_cursor: str | None
