@@ -88,9 +88,7 @@ def test_an_overdue_batch_posted_after_notifications_goes_out_before_the_rest_of
     assert len(numbers) == len(set(numbers)) == 205
 
 
-def test_sigkill_while_waiting_for_a_slot_leaves_nothing_claimed_or_unknown(
-    db: Any, sim: Any, world: World
-) -> None:
+def test_sigkill_while_waiting_for_a_slot_leaves_nothing_claimed_or_unknown(db: Any, sim: Any, world: World) -> None:
     tenant = admin.resolve_tenant(world.tenant_name, session=db)
     admin.set_config(tenant, session=db, throttle_per_minute=12, jitter_s=0)  # one message every 5 s
     db.commit()
@@ -234,7 +232,7 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # slots 1.05 s apart
     db.commit()
     forget_tenant()
-    make_queue(db, world, 3)
+    make_queue(db, world, 4)
     clock = FakeClock(MONDAY_10H)
     dispatcher = Dispatcher(in_process(clock, pacing_disabled=False))
 
@@ -258,19 +256,32 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     claim = claim_one()
     assert (claim.slot - MONDAY_10H).total_seconds() == pytest.approx(1.05)
     clock.advance(0.3)  # the worker starts 0.3 s after the claim: more than 4 % of the gap
-    assert dispatcher._settle_lateness(claim) == 0.0
+    assert dispatcher._settle_lateness(claim)[0] == 0.0
     assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.31)  # moved before the call
     # Each move keeps the call later still (a stalled process): moved again, the rest left to the record.
     clock.advance(1.5)
     claim = claim_one()
     stalled = Dispatcher(in_process(_StallingClock(clock.now(), 0.05), pacing_disabled=False))
-    left = stalled._settle_lateness(claim)
+    left, moved_claim = stalled._settle_lateness(claim)
     assert left is not None and 0 < left <= 0.04 * 1.05
-    assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.06)
+    assert (
+        (next_slot() - claim.slot).total_seconds()
+        == pytest.approx(0.06)
+        == (moved_claim.slot - claim.slot).total_seconds()
+    )
+    # A process that keeps stalling: every move must find the slot where the previous one put it; after
+    # three moves the call is given up (its claim carries the moved slot, so a give-back can restore it).
+    clock.advance(1.5)
+    claim = claim_one()
+    stuck = Dispatcher(in_process(_StallingClock(clock.now(), 0.1), pacing_disabled=False))
+    left, moved_claim = stuck._settle_lateness(claim)
+    assert left is None
+    assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.11 + 0.10 + 0.10)
+    assert moved_claim.slot == next_slot()
     # The next slot was taken meanwhile (another replica claimed it): the late call is not made.
-    clock.advance(1.2)
+    clock.advance(2.0)
     claim = claim_one()
     db.execute(sa.text("UPDATE whatsapp_instances SET next_send_at = next_send_at + interval '1 second'"))
     db.commit()
     clock.advance(0.3)
-    assert dispatcher._settle_lateness(claim) is None
+    assert dispatcher._settle_lateness(claim)[0] is None

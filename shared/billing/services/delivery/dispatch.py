@@ -15,6 +15,7 @@ further than ``BILLING_MAX_INLINE_WAIT_S`` away (a token or the sweeper's tick w
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue as queue_module
 import threading
@@ -411,7 +412,7 @@ class Dispatcher:
         if update is not None:
             return _Sent(claim, update, message, rendered_on, None)
         gateway = self._gateway(claim)
-        late_s = self._settle_lateness(claim)
+        late_s, claim = self._settle_lateness(claim)
         if late_s is None:
             late_s = (self.clock.now() - claim.claimed_at).total_seconds()
             return _Sent(claim, None, message, rendered_on, None, late_s=late_s, missed=True)
@@ -438,28 +439,34 @@ class Dispatcher:
             return _Sent(claim, None, message, rendered_on, latency, why_down="instance down")
         return _Sent(claim, decided, message, rendered_on, latency, late_s=late_s)
 
-    def _settle_lateness(self, claim: sql.SlotClaim) -> float | None:
+    def _settle_lateness(self, claim: sql.SlotClaim) -> tuple[float | None, sql.SlotClaim]:
         """Before the call: move the instance's next slot by however late this call is starting, as
         often as the move itself made it later (a busy process, a slow commit). Returns the lateness
         left for the record to move (under the tolerance), or None when the next slot is already taken
-        and the call must not be made."""
+        and the call must not be made; and the claim as it now stands (its ``slot`` where the moves put
+        it, so a give-back still finds and restores it)."""
+        original = claim
         moved = 0.0
         for _ in range(SHIFT_ATTEMPTS):
             owed = (self.clock.now() - claim.claimed_at).total_seconds() - moved
-            if not self._missed(claim, owed):
-                return max(owed, 0.0)
-            if not self._shift(claim, owed):
-                return None
-            moved += owed + SHIFT_MARGIN_S
-        return None
+            if not self._missed(original, owed):
+                return max(owed, 0.0), claim
+            step = owed + SHIFT_MARGIN_S
+            if not self._shift(claim, step):
+                return None, claim
+            moved += step
+            assert claim.slot is not None  # _missed is False without a slot
+            claim = dataclasses.replace(claim, slot=claim.slot + timedelta(seconds=step))
+        return None, claim
 
     def _shift(self, claim: sql.SlotClaim, late_s: float) -> bool:
-        """Move the instance's next slot by the lateness before calling; False if it is already taken."""
+        """Move the instance's next slot (still ``claim.slot``) by ``late_s`` before calling; False if it
+        is already taken."""
         from billing.db.engine import core_connection
 
         try:
             with core_connection() as conn, conn.begin():
-                return sql.shift_slot(conn, claim, late_s=late_s + SHIFT_MARGIN_S)
+                return sql.shift_slot(conn, claim, late_s=late_s)
         except DatabaseUnavailableError:
             return False
 
