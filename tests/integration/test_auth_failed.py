@@ -11,7 +11,16 @@ import pytest
 import sqlalchemy as sa
 from billing.cli import main
 from support.factories import World, make_queue
+from support.webhook_factories import connection, make_world, post, webhook_client
 from test_sender_processes import finish_in_process
+
+
+@pytest.fixture
+def auth_world(db: Any, sim: Any, broker_prefix: str) -> World:
+    """A tenant on the simulator whose instance also authenticates the gateway's webhooks."""
+    world = make_world(gateway_url=sim.base_url)
+    world.register(sim.client)
+    return world
 
 
 def instance_row(db: Any, world: World) -> Any:
@@ -40,28 +49,31 @@ def contacts(db: Any, queue_id: Any) -> list[tuple[str, int]]:
 def test_a_refused_key_parks_the_instance_as_auth_failed_and_a_new_key_resumes_it(
     db: Any,
     sim: Any,
-    sim_world: World,
+    auth_world: World,
     when: str,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from billing import metrics
 
-    queue_id = make_queue(db, sim_world, 3)
+    queue_id = make_queue(db, auth_world, 3)
     if when == "send":  # the key was rotated after the last health check: the send itself gets the 401
         fresh = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now")
         db.execute(fresh, {"now": datetime.now(UTC)})
         db.commit()
-    sim.client.configure(sim_world.instance_name, token="rotated-at-the-gateway")
+    sim.client.configure(auth_world.instance_name, token="rotated-at-the-gateway")
     with caplog.at_level(logging.ERROR):
         assert finish_in_process(queue_id) == "instance_down"
-    assert instance_row(db, sim_world).health_state == "auth_failed"
+    assert instance_row(db, auth_world).health_state == "auth_failed"
     parked = queue_of(db, queue_id)
     assert "auth_failed" in parked.paused_reason and "billing instance update --api-key" in parked.paused_reason
     assert contacts(db, queue_id) == [("pending", 0)] * 3  # no contact consumed an attempt
     assert sim.client.messages() == []
     assert any(getattr(r, "action", None) == "sender.auth_failed" for r in caplog.records)
-    assert f'billing_gateway_auth_failures_total{{instance_id="{sim_world.instance_id}"}}' in metrics.render().decode()
+    assert f'billing_gateway_auth_failures_total{{instance_id="{auth_world.instance_id}"}}' in metrics.render().decode()
+    # The phone reconnecting says nothing about our key: the instance stays auth_failed.
+    assert post(webhook_client(), auth_world, connection("open")).status_code == 200
+    assert instance_row(db, auth_world).health_state == "auth_failed"
     # Dispatch again: still parked, still nothing consumed (the stale flag is checked again, not sent on).
     assert finish_in_process(queue_id) == "instance_down"
     assert contacts(db, queue_id) == [("pending", 0)] * 3
@@ -69,13 +81,13 @@ def test_a_refused_key_parks_the_instance_as_auth_failed_and_a_new_key_resumes_i
     capsys.readouterr()
     code = main(
         [
-            "instance", "update", "--tenant", sim_world.tenant_name, "--name", sim_world.instance_name,
+            "instance", "update", "--tenant", auth_world.tenant_name, "--name", auth_world.instance_name,
             "--api-key", "rotated-at-the-gateway",
         ]
     )  # fmt: skip
     assert code == 0
     assert str(queue_id) in capsys.readouterr().out  # queues_resumed
-    assert instance_row(db, sim_world).health_state == "unknown"
+    assert instance_row(db, auth_world).health_state == "unknown"
     assert queue_of(db, queue_id).status == "pending"
     assert finish_in_process(queue_id) == "completed"
     assert len(sim.client.messages()) == 3

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 # The one place an instance's connection state is recorded (sender, sweeper and webhook).
 RECORD_HEALTH = text("""
-UPDATE whatsapp_instances SET health_state = :state, health_checked_at = :now WHERE id = :instance_id
+UPDATE whatsapp_instances SET health_state = :state, health_checked_at = :now
+ WHERE id = :instance_id AND NOT (:keep_auth_failed AND health_state = 'auth_failed')
 """)
 
 VARIATION_BODY = text("SELECT body FROM template_variations WHERE id = :variation_id AND tenant_id = :tenant_id")
@@ -50,9 +51,17 @@ def _params(**values: Any) -> dict[str, Any]:
 
 
 def mark_instance_health(
-    conn: Connection | Session, *, instance_id: str | uuid.UUID, state: str, now: datetime
+    conn: Connection | Session,
+    *,
+    instance_id: str | uuid.UUID,
+    state: str,
+    now: datetime,
+    keep_auth_failed: bool = False,
 ) -> None:
-    conn.execute(RECORD_HEALTH, _params(instance_id=instance_id, state=state, now=now))
+    """Record an instance's health. ``keep_auth_failed``: a report that says nothing about our key (the
+    gateway's connection.update) leaves an ``auth_failed`` instance as it is."""
+    params = _params(instance_id=instance_id, state=state, now=now)
+    conn.execute(RECORD_HEALTH, {**params, "keep_auth_failed": keep_auth_failed})
 
 
 def variation_body(conn: Connection, *, variation_id: str, tenant_id: str) -> str | None:

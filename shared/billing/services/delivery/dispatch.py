@@ -425,8 +425,12 @@ class Dispatcher:
             return _Sent(claim, None, message, rendered_on, latency, why_down=AUTH_FAILED_REASON, auth_failed=True)
         if outcome.kind is OutcomeKind.INSTANCE_DOWN:
             return _Sent(claim, None, message, rendered_on, latency, why_down=outcome.error or "instance down")
-        if outcome.looks_like_disconnection and gateway.check_health() is not HealthState.OPEN:
-            return _Sent(claim, None, message, rendered_on, latency, why_down=outcome.error or "instance down")
+        if outcome.looks_like_disconnection:
+            state = gateway.check_health()
+            if state is HealthState.AUTH_FAILED:
+                return _Sent(claim, None, message, rendered_on, latency, why_down=AUTH_FAILED_REASON, auth_failed=True)
+            if state is not HealthState.OPEN:
+                return _Sent(claim, None, message, rendered_on, latency, why_down=outcome.error or "instance down")
         with self._rng_lock:
             decided = delivery_rules.decide(
                 outcome,

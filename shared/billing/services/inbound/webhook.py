@@ -78,7 +78,9 @@ def authenticate_instance(ref: str, secret: str | None, *, session: Session) -> 
 
 
 def _set_health(instance: WhatsAppInstance, state: str, *, session: Session, now: datetime) -> None:
-    claims.mark_instance_health(session, instance_id=instance.id, state=state, now=now)
+    # The phone's connection says nothing about our API key: an auth_failed instance stays so until a
+    # new key is set (otherwise every "open" would send into another 401).
+    claims.mark_instance_health(session, instance_id=instance.id, state=state, now=now, keep_auth_failed=True)
     logger.info(
         "instance connection changed",
         extra={"action": "webhook.connection", "instance_id": str(instance.id), "state": state},

@@ -55,8 +55,11 @@ _CANCEL = sa.text(
     """
 )
 _IN_FLIGHT = sa.text(
-    "SELECT count(*) FROM billing_contacts WHERE tenant_id = :tenant_id AND invoice_id = :invoice_id"
-    " AND status = 'sending'"
+    """
+    SELECT count(*) FROM billing_contacts c JOIN billing_queues q ON q.id = c.queue_id
+     WHERE c.tenant_id = :tenant_id AND c.invoice_id = :invoice_id AND c.status = 'sending'
+       AND (CAST(:types AS text[]) IS NULL OR q.template_type = ANY(:types))
+    """
 )
 # Every touched queue left with nothing to send is completed (one statement for all of them).
 _COMPLETE = sa.text(
@@ -81,7 +84,14 @@ def cancel_invoice(invoice_id: str, reason: str, *, actor: Actor, uow: UnitOfWor
         try:
             queues = cancel_reminders(session, [invoice_id], reason=reason, actor=actor, now=now)
             in_flight = int(
-                session.execute(_IN_FLIGHT, {"tenant_id": actor.tenant_id, "invoice_id": invoice_id}).scalar_one()
+                session.execute(
+                    _IN_FLIGHT,
+                    {
+                        "tenant_id": actor.tenant_id,
+                        "invoice_id": invoice_id,
+                        "types": list(actor.template_types) if actor.template_types is not None else None,
+                    },
+                ).scalar_one()
             )
             uow.commit()
             break

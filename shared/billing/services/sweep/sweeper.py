@@ -207,6 +207,14 @@ class Sweeper:
         if state is HealthState.OPEN:
             self.summary.instances_open += 1
             self.summary.recovered_queues += len(claimed)
+        elif state is HealthState.AUTH_FAILED:
+            from billing import metrics
+
+            metrics.record_auth_failure(str(instance.id))
+            logger.error(
+                "the gateway refused the instance's API key: its queues wait for the right key",
+                extra={"action": "sweep.auth_failed", "instance_id": str(instance.id)},
+            )
         logger.info(
             "instance health %s",
             state.value,
