@@ -36,8 +36,6 @@ def _control(request: Request, match: re.Match[str]) -> Response:
 
 
 def _cancel_invoice(request: Request, match: re.Match[str]) -> Response:
-    from urllib.parse import unquote
-
     from billing import bootstrap
     from billing.config import get_settings
     from billing.db.engine import unit_of_work
@@ -52,7 +50,7 @@ def _cancel_invoice(request: Request, match: re.Match[str]) -> Response:
         principal.require_write()
         reason = parse_invoice_cancel_body(request.content_type, read_bounded(request, MAX_INVOICE_BODY))
         actor = principal.actor()
-        result = cancel_invoice(unquote(match["invoice_id"]), reason, actor=actor, uow=uow, now=now)
+        result = cancel_invoice(match["invoice_id"], reason, actor=actor, uow=uow, now=now)
     return json_response(invoice_cancel_json(result), 200, headers)
 
 

@@ -78,7 +78,7 @@ def test_a_key_cancels_only_in_queues_of_its_types_and_a_read_only_key_not_at_al
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [({"reason": ""}, 422), ({}, 422), ({"reason": "x" * 201}, 422), ({"reason": "paid", "x": 1}, 422), ([], 422)],
+    [({"reason": ""}, 422), ({}, 422), ({"reason": "x" * 201}, 422), ({"reason": "paid", "x": 1}, 422), ([], 400)],
 )
 def test_bad_bodies_are_refused_and_nothing_is_cancelled(
     db: Any, sim_world: World, control_fn: Any, body: Any, code: int
@@ -93,6 +93,13 @@ def test_bad_bodies_are_refused_and_nothing_is_cancelled(
         headers=headers(sim_world.key, **{"Content-Type": "application/json"}),
     )
     assert broken.status_code == 400
+    for raw in (b'{"reason": "pa\\u0000id"}', b'{"reason": "\\ud800"}'):  # text PostgreSQL cannot hold
+        answer = control_fn.post(
+            INVOICE.format("NF-1"), data=raw, headers=headers(sim_world.key, **{"Content-Type": "application/json"})
+        )
+        assert answer.status_code == 400, (raw, answer.get_json())
+    nul = control_fn.post(INVOICE.format("NF%00X"), json={"reason": "paid"}, headers=headers(sim_world.key))
+    assert nul.status_code == 422 and "no NUL" in nul.get_json()["detail"]
     assert (
         control_fn.post(INVOICE.format("x" * 101), json={"reason": "paid"}, headers=headers(sim_world.key)).status_code
         == 422

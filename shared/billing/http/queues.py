@@ -14,7 +14,7 @@ from billing.contract.inbox import ConversationItem, ConversationPage, MessagePa
 from billing.contract.invoices import InvoiceCancelled
 from billing.contract.queues import RESENDABLE, ContactPage, ControlCommand, QueueStatusView, ResendCommand
 from billing.errors import MalformedRequestError, ValidationFailedError
-from billing.http.body import require_json
+from billing.http.body import parse_json_object, require_json
 from billing.http.schemas import (
     ControlRequest,
     Conversation,
@@ -87,10 +87,7 @@ MAX_INVOICE_BODY = 4096
 def parse_invoice_cancel_body(content_type: str | None, raw: bytes) -> str:
     """The reason from an invoice-cancel body read within ``MAX_INVOICE_BODY``."""
     require_json(content_type)
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise MalformedRequestError("the body is not valid JSON", [{"loc": ["body"], "msg": "not JSON"}]) from exc
+    data = parse_json_object(raw)  # refuses NUL and lone surrogates, which PostgreSQL text cannot hold
     try:
         return InvoiceCancelRequest.model_validate(data).reason
     except ValidationError as exc:

@@ -121,7 +121,7 @@ def _decode(cursor: str | None) -> tuple[datetime | None, uuid.UUID | None]:
 def _limit(raw: str | None, default: int, maximum: int) -> int:
     if raw is None:
         return default
-    if not raw.strip().isdigit() or not 1 <= int(raw) <= maximum:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 6) or not 1 <= int(raw) <= maximum:
         raise _invalid("limit", f"limit must be a whole number from 1 to {maximum}")
     return int(raw)
 
@@ -137,7 +137,7 @@ def parse_conversation_query(
     if since is not None:
         try:
             when = datetime.fromisoformat(since.replace("Z", "+00:00"))
-        except ValueError as exc:
+        except (ValueError, UnicodeError) as exc:
             raise _invalid("since", "since must be an ISO 8601 date-time with an offset or Z") from exc
         if when.tzinfo is None:
             raise _invalid("since", "since must be an ISO 8601 date-time with an offset or Z")

@@ -24,6 +24,7 @@ from billing.contract.queues import Actor
 from billing.db.engine import UnitOfWork
 from billing.db.models import AuditEntry
 from billing.errors import ConflictError, ValidationFailedError
+from billing.services.queues.cursors import storable
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ _COMPLETE = sa.text(
 
 
 def check_invoice_id(invoice_id: str) -> str:
-    if not 1 <= len(invoice_id) <= MAX_INVOICE_ID or not invoice_id.strip():
+    if not 1 <= len(invoice_id) <= MAX_INVOICE_ID or not invoice_id.strip() or not storable(invoice_id):
         raise ValidationFailedError(
-            f"invoice_id must have 1 to {MAX_INVOICE_ID} characters",
+            f"invoice_id must have 1 to {MAX_INVOICE_ID} characters and no NUL",
             [{"loc": ["path", "invoice_id"], "msg": "length"}],
         )
     return invoice_id

@@ -54,9 +54,7 @@ def decode_cursor(cursor: str | None) -> int:
     )
 
 
-def parse_query(
-    *, status: str | None, invoice_id: str | None, cursor: str | None, limit: str | None
-) -> ContactQuery:
+def parse_query(*, status: str | None, invoice_id: str | None, cursor: str | None, limit: str | None) -> ContactQuery:
     """The listing's query parameters as the ERP wrote them; every mistake is a precise 422."""
     statuses: tuple[str, ...] = ()
     if status is not None:
@@ -70,8 +68,8 @@ def parse_query(
                 "status must be a comma-separated list of: " + ", ".join(s.value for s in ContactStatus),
             )
         statuses = tuple(dict.fromkeys(names))
-    if invoice_id is not None and not 1 <= len(invoice_id) <= MAX_INVOICE_ID:
-        raise _invalid("invoice_id", "length", f"invoice_id must have 1 to {MAX_INVOICE_ID} characters")
+    if invoice_id is not None and not (1 <= len(invoice_id) <= MAX_INVOICE_ID and cursors.storable(invoice_id)):
+        raise _invalid("invoice_id", "invalid", f"invoice_id must have 1 to {MAX_INVOICE_ID} characters and no NUL")
     size = DEFAULT_LIMIT
     if limit is not None:
         try:

@@ -27,3 +27,15 @@ def decode_cursor(cursor: str | None, *, prefix: str, param: str, detail: str) -
     except (ValueError, UnicodeError, binascii.Error) as exc:
         raise ValidationFailedError(detail, [{"loc": ["query", param], "msg": "not a cursor this API issued"}]) from exc
     return position
+
+
+def storable(value: str) -> bool:
+    """False for text PostgreSQL cannot hold or compare (NUL, unpaired surrogates): such a parameter
+    names nothing and must be refused as the client's mistake, never reach the database."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -153,9 +153,9 @@ def find_by_external_id(
 ) -> list[QueueStatusView]:
     """The status of the tenant's queues created with ``external_id`` (an empty list when none; queues of
     types the key may not read are left out, as if they did not exist)."""
-    if external_id is None or not 1 <= len(external_id) <= MAX_EXTERNAL_ID:
+    if external_id is None or not (1 <= len(external_id) <= MAX_EXTERNAL_ID and cursors.storable(external_id)):
         raise ValidationFailedError(
-            f"external_id is required: the batch's external_id, 1 to {MAX_EXTERNAL_ID} characters",
+            f"external_id is required: the batch's external_id, 1 to {MAX_EXTERNAL_ID} characters, no NUL",
             [{"loc": ["query", "external_id"], "msg": "missing" if external_id is None else "length"}],
         )
     rows = (
