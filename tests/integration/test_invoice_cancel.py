@@ -154,3 +154,33 @@ def test_a_batch_sent_with_cancel_previous_for_invoice_replaces_the_older_pendin
     again = send.post("/api/v1/billing/send/overdue", json={"contacts": [contact(3)]}, headers=headers(sim_world.key))
     assert again.status_code == 202
     assert contact_statuses(str(older)) == {"cancelled": 2, "pending": 1}
+
+
+def test_a_reminder_in_flight_at_the_cancel_is_cancelled_if_its_call_does_not_go_out(
+    db: Any, sim_world: World, control_fn: Any
+) -> None:
+    """Three calls of the invoice were in flight: one is sent, one comes back for a retry (a transient
+    error), one is handed back untouched (a missed slot). Only the first may ever reach the customer."""
+    queue_id = make_queue(
+        db,
+        sim_world,
+        4,
+        overrides=[{"invoice_id": "NF-5", "status": "sending", "claimed_by": "w1"}] * 3 + [{"invoice_id": "NF-5"}],
+    )
+    body = cancel(control_fn, sim_world.key, "NF-5").get_json()
+    assert (body["cancelled"], body["in_flight"]) == (1, 3)
+    outcome = "UPDATE billing_contacts SET status = :s, claimed_by = NULL WHERE queue_id = :q AND position = :p"
+    execute(outcome, s="sent", q=str(queue_id), p=0)  # the call went out: recorded as sent
+    execute(outcome, s="pending_retry", q=str(queue_id), p=1)  # a transient error: back for a retry
+    execute(outcome, s="pending", q=str(queue_id), p=2)  # handed back before the call
+    statuses = execute(
+        "SELECT position, status, last_error FROM billing_contacts WHERE queue_id = :q ORDER BY position",
+        q=str(queue_id),
+    )
+    assert [(r["status"], r["last_error"]) for r in statuses] == [
+        ("sent", None),
+        ("cancelled", "invoice cancelled: paid"),
+        ("cancelled", "invoice cancelled: paid"),
+        ("cancelled", "invoice cancelled: paid"),
+    ]
+    assert queue_row(str(queue_id))["cancelled"] == 3  # the cancel's one, then one per call that came back

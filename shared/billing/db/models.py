@@ -314,6 +314,10 @@ class BillingContact(SQLModel, table=True):
     read_at: datetime | None = Field(default=None, sa_column=_tz())
     replied_at: datetime | None = Field(default=None, sa_column=_tz())
     updated_at: datetime | None = Field(default=None, sa_column=_tz())
+    # Set by an invoice cancel while the contact's call was in flight: if it does not go out, it is
+    # cancelled (with this reason) instead of going back to pending (0014, enforced by triggers).
+    cancel_requested_at: datetime | None = Field(default=None, sa_column=_tz())
+    cancel_reason: str | None = Field(default=None, max_length=500)
 
 
 class Conversation(SQLModel, table=True):

@@ -152,7 +152,7 @@ def _replace_previous(
     from billing.services.invoices.cancel import cancel_reminders
 
     actor = Actor(tenant_id=command.tenant_id, api_key_id=command.api_key_id, template_types=command.template_types)
-    queues = cancel_reminders(
+    queues, _ = cancel_reminders(
         session, invoice_ids, reason=f"replaced by queue {queue_id}", actor=actor, now=now, exclude_queue=queue_id
     )
     return sum(q["cancelled"] for q in queues)

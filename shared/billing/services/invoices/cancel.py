@@ -55,11 +55,15 @@ _CANCEL = sa.text(
     SELECT id, status, n FROM moved ORDER BY id
     """
 )
-_IN_FLIGHT = sa.text(
+# Contacts whose call is in flight: marked, so that if the call does not go out (a transient error, a
+# claim handed back) a trigger cancels them instead of letting them go back to pending (migration 0014).
+_MARK_IN_FLIGHT = sa.text(
     """
-    SELECT count(*) FROM billing_contacts c JOIN billing_queues q ON q.id = c.queue_id
-     WHERE c.tenant_id = :tenant_id AND c.invoice_id = :invoice_id AND c.status = 'sending'
-       AND (CAST(:types AS text[]) IS NULL OR q.template_type = ANY(:types))
+    UPDATE billing_contacts bc SET cancel_requested_at = :now, cancel_reason = :why
+      FROM billing_queues q
+     WHERE bc.tenant_id = :tenant_id AND bc.invoice_id = ANY(:invoice_ids) AND bc.status = 'sending'
+       AND (CAST(:exclude AS uuid) IS NULL OR bc.queue_id <> :exclude)
+       AND q.id = bc.queue_id AND (CAST(:types AS text[]) IS NULL OR q.template_type = ANY(:types))
     """
 )
 # Every touched queue left with nothing to send is completed (one statement for all of them).
@@ -83,17 +87,7 @@ def cancel_invoice(invoice_id: str, reason: str, *, actor: Actor, uow: UnitOfWor
     session = uow.session
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            queues = cancel_reminders(session, [invoice_id], reason=reason, actor=actor, now=now)
-            in_flight = int(
-                session.execute(
-                    _IN_FLIGHT,
-                    {
-                        "tenant_id": actor.tenant_id,
-                        "invoice_id": invoice_id,
-                        "types": list(actor.template_types) if actor.template_types is not None else None,
-                    },
-                ).scalar_one()
-            )
+            queues, in_flight = cancel_reminders(session, [invoice_id], reason=reason, actor=actor, now=now)
             uow.commit()
             break
         except DBAPIError as exc:
@@ -126,11 +120,16 @@ def cancel_reminders(
     actor: Actor,
     now: datetime,
     exclude_queue: uuid.UUID | None = None,
-) -> list[QueueCancelled]:
+) -> tuple[list[QueueCancelled], int]:
     """In the caller's transaction: cancel the pending reminders of ``invoice_ids`` (outside
-    ``exclude_queue``), count them on their queues, complete a queue left with nothing to send, and
-    audit each queue. Two statements whatever the number of contacts and queues (plus the audit rows).
-    Returns ``{"queue_id", "cancelled"}`` per touched queue."""
+    ``exclude_queue``), count them on their queues, mark the ones in flight (cancelled if their call
+    does not go out), complete a queue left with nothing to send, and audit each queue. Four statements
+    whatever the number of contacts and queues (plus the audit rows). Returns the count per touched
+    queue, and how many were in flight.
+
+    Cancel, mark, cancel again: the first pass waits for claims in progress (which then are in flight
+    and get marked), the mark waits for records in progress (a call that came back to retry is then
+    pending again and the second pass cancels it)."""
     params = {
         "tenant_id": actor.tenant_id,
         "invoice_ids": invoice_ids,
@@ -139,15 +138,30 @@ def cancel_reminders(
         "now": now,
         "types": list(actor.template_types) if actor.template_types is not None else None,
     }
-    rows = session.execute(_CANCEL, params).all()
-    ids = [row.id for row in rows]
+    first = session.execute(_CANCEL, params).all()
+    in_flight = int(session.execute(_MARK_IN_FLIGHT, params).rowcount or 0)  # type: ignore[attr-defined]
+    second = session.execute(_CANCEL, params).all()
+    counts: dict[uuid.UUID, int] = {}
+    before: dict[uuid.UUID, str] = {}
+    for row in (*first, *second):
+        counts[row.id] = counts.get(row.id, 0) + int(row.n)
+        before.setdefault(row.id, row.status)
+    ids = sorted(counts)
     completed = {r.id for r in session.execute(_COMPLETE, {"ids": ids, "now": now}) if r.done} if ids else set()
-    for row in rows:
-        after = "completed" if row.id in completed else row.status
+    for queue_id in ids:
+        after = "completed" if queue_id in completed else before[queue_id]
         session.add(
-            _audit(actor, row.id, before=row.status, after=after, invoice_ids=invoice_ids, reason=reason, n=int(row.n))
+            _audit(
+                actor,
+                queue_id,
+                before=before[queue_id],
+                after=after,
+                invoice_ids=invoice_ids,
+                reason=reason,
+                n=counts[queue_id],
+            )
         )
-    return [QueueCancelled(queue_id=str(row.id), cancelled=int(row.n)) for row in rows]
+    return [QueueCancelled(queue_id=str(q), cancelled=counts[q]) for q in ids], in_flight
 
 
 def _audit(
