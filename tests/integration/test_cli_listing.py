@@ -109,5 +109,7 @@ def test_queue_list_by_tenant_and_status(acme: str, capsys: pytest.CaptureFixtur
     rows = json.loads(run(capsys, "queue", "list", "--json")[1])
     assert [(r["id"], r["tenant"], r["pending"]) for r in rows] == [(queue_id, "acme", 3)]
     assert "(none)" in run(capsys, "queue", "list", "--status", "completed")[1]
+    code, out, _ = run(capsys, "queue", "show", queue_id)
+    assert code == 0 and json.loads(out)["queue_id"] == queue_id and json.loads(out)["total"] == 3
     code, _, err = run(capsys, "queue", "list", "--status", "bogus")
     assert code == 2 and "unknown queue status" in err

@@ -119,6 +119,9 @@ def register(sub: Any) -> None:
     watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
     watch.add_argument("--once", action="store_true", help="print one JSON snapshot and exit")
     watch.set_defaults(handler=cmd_queue_watch)
+    show = queue.add_parser("show", help="one queue's status as JSON (the same as watch --once)")
+    show.add_argument("queue_id")
+    show.set_defaults(handler=cmd_queue_watch, once=True, interval=1.0)
 
     helps = {
         "pause": "stop sending until resumed (the message in flight is still recorded)",
