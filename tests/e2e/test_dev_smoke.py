@@ -218,3 +218,27 @@ def test_ctrl_c_during_start_up_still_stops_the_embedded_postgres(tmp_path: Path
         time.sleep(0.02)
     assert stop_dev(proc, signal.SIGINT) == 0  # type: ignore[arg-type]
     assert postgres_processes(data / "pg") == []
+
+
+@pytest.mark.slow
+def test_billing_smoke_sends_one_notification_through_billing_dev_and_names_what_is_wrong(tmp_path: Path) -> None:
+    env = clean_environment()
+    env["BILLING_DEV_DATA_DIR"] = str(tmp_path / "dev-data")
+    proc, banner = start_dev(env, tmp_path)
+    billing = Path(sys.executable).with_name("billing")
+
+    def smoke(url: str, key: str) -> tuple[int, dict[str, object]]:
+        argv = [str(billing), "smoke", "--url", url, "--key", key, "--phone", "+5511999990000", "--timeout", "60"]
+        done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=90, env=env)
+        return done.returncode, json.loads(done.stdout)
+
+    try:
+        code, result = smoke(banner["base_url"], banner["api_key"])
+        assert code == 0, result
+        assert (result["ok"], result["status"], result["sent"]) == (True, "completed", 1)
+        code, result = smoke(banner["base_url"], "bk_wrongkey_" + "x" * 43)
+        assert code == 1 and "send answered 401" in str(result["problem"])
+        code, result = smoke("http://127.0.0.1:1", banner["api_key"])
+        assert code == 1 and "cannot reach" in str(result["problem"])
+    finally:
+        assert stop_dev(proc, signal.SIGINT) == 0
