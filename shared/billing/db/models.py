@@ -98,6 +98,10 @@ class BillingConfig(SQLModel, table=True):
     opt_out_confirmation: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
     # Days finished queues' contacts, chat history and audit entries are kept (LGPD minimisation).
     retention_days: int = Field(default=180, ge=7, le=3650, sa_column_kwargs={"server_default": sa.text("180")})
+    # Bumped by triggers on any change of the configuration, hours or closed dates (0016): caches check it.
+    settings_version: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default=sa.text("0"))
+    )
 
 
 class BusinessHoursWindow(SQLModel, table=True):

@@ -1,7 +1,9 @@
 """What services need to know about a tenant at run time, loaded in one round trip and cached briefly.
 
-Config, business hours and closed dates change rarely; a warm function re-reads them at most once a
-``CACHE_TTL_S``, so the sender's per-message business-hours check costs no query.
+Config, business hours and closed dates change rarely, but a change must count from the next message:
+for the sender a cached entry is used as is for ``FRESH_S``; after that one indexed read of the tenant's
+``settings_version`` (bumped by triggers on every change, migration 0016) says whether it still holds,
+and it is re-read in full when it does not, or at the latest every ``CACHE_TTL_S``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from billing.db.models import BillingConfig, BusinessHoursWindow, ClosedDate, Tenant
@@ -20,6 +23,8 @@ from billing.domain.hours import BusinessHours, Window
 from billing.errors import BusinessHoursError, NotFoundError
 
 CACHE_TTL_S = 60.0
+FRESH_S = 1.0
+_VERSION = sa.text("SELECT settings_version FROM billing_configs WHERE tenant_id = :tenant_id")
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,7 @@ class TenantRuntime:
     company: str
     config: BillingConfig
     hours: BusinessHours | None  # None when the tenant has no windows (never open)
+    loaded_at: float = 0.0  # monotonic time of the full read
 
     @property
     def tz(self) -> ZoneInfo:
@@ -48,12 +54,27 @@ _cache: dict[uuid.UUID, tuple[float, TenantRuntime]] = {}
 _lock = threading.Lock()
 
 
-def load_tenant_runtime(tenant_id: uuid.UUID, *, session: Session, use_cache: bool = True) -> TenantRuntime:
+def load_tenant_runtime(
+    tenant_id: uuid.UUID, *, session: Session, use_cache: bool = True, fresh_s: float | None = None
+) -> TenantRuntime:
+    """The tenant's runtime. Cached up to ``CACHE_TTL_S`` (estimates may lag a change that long); with
+    ``fresh_s`` (the sender, whose next message must respect a change), a cached entry older than that
+    is first checked against the tenant's ``settings_version``: one indexed read, at most once per
+    ``fresh_s`` per tenant and process."""
     if use_cache:
         with _lock:
             hit = _cache.get(tenant_id)
-        if hit is not None and _time.monotonic() - hit[0] < CACHE_TTL_S:
-            return hit[1]
+        if hit is not None:
+            checked_at, cached = hit
+            age = _time.monotonic() - checked_at
+            if age < (CACHE_TTL_S if fresh_s is None else fresh_s):
+                return cached
+            if fresh_s is not None and cached.loaded_at > _time.monotonic() - CACHE_TTL_S:
+                version = session.execute(_VERSION, {"tenant_id": tenant_id}).scalar()
+                if version == cached.config.settings_version:
+                    with _lock:
+                        _cache[tenant_id] = (_time.monotonic(), cached)
+                    return cached
     tenant = session.get(Tenant, tenant_id)
     config = session.exec(select(BillingConfig).where(BillingConfig.tenant_id == tenant_id)).first()
     if tenant is None or config is None:
@@ -73,7 +94,7 @@ def load_tenant_runtime(tenant_id: uuid.UUID, *, session: Session, use_cache: bo
     # work's closing rollback would expire them and a later read would fail.
     session.expunge(config)
     session.expunge(tenant)
-    runtime = TenantRuntime(tenant.id, tenant.name, tenant.display_name, config, hours)
+    runtime = TenantRuntime(tenant.id, tenant.name, tenant.display_name, config, hours, _time.monotonic())
     with _lock:
         _cache[tenant_id] = (_time.monotonic(), runtime)
     return runtime

@@ -61,8 +61,10 @@ MISSED_SLOT_FRACTION = 0.04
 # tried this many times while the move itself keeps the call late; then the call is given back.
 SHIFT_MARGIN_S = 0.01
 SHIFT_ATTEMPTS = 3
-# A tenant's hours and settings are looked up once per claim, from this invocation's copy at most this old.
-TENANT_TTL_S = 5.0
+# A tenant's hours and settings are looked up once per claim, from this invocation's copy at most this old;
+# past it, the tenant's settings_version says whether the copy still holds (a change counts from the
+# next message).
+TENANT_TTL_S = 1.0
 # Why an instance whose key the gateway refuses is parked (its queues' paused_reason says so).
 AUTH_FAILED_REASON = (
     "auth_failed: the gateway refused this instance's API key; set it with billing instance update --api-key"
@@ -332,14 +334,15 @@ class Dispatcher:
             self.busy.pop(claim.instance.id, None)
 
     def _tenant(self, tenant_id: str) -> TenantRuntime:
-        """The tenant's hours, time zone and config, re-read at most every TENANT_TTL_S per invocation."""
+        """The tenant's hours, time zone and config: this invocation's copy for TENANT_TTL_S, then checked
+        against the tenant's settings_version (re-read when it changed)."""
         from billing.db.engine import unit_of_work
 
         hit = self.tenants.get(tenant_id)
         if hit is not None and self.clock.monotonic() - hit[0] < TENANT_TTL_S:
             return hit[1]
         with unit_of_work() as uow:
-            runtime = load_tenant_runtime(uuid.UUID(tenant_id), session=uow.session)
+            runtime = load_tenant_runtime(uuid.UUID(tenant_id), session=uow.session, fresh_s=TENANT_TTL_S)
         self.tenants[tenant_id] = (self.clock.monotonic(), runtime)
         return runtime
 
