@@ -57,6 +57,9 @@ RECORD_PATIENCE_S = 60.0
 # busy process) without moving the next slot first; if that slot is already taken, it is given back
 # rather than sent closer to the next message than the pace allows.
 MISSED_SLOT_FRACTION = 0.04
+# ... and never more than half the slot guard (domain.pacing.SLOT_GUARD_MAX_S): lateness left for the
+# record to move is covered by the guard even when the record comes back after the next slot is due.
+MISSED_SLOT_MAX_S = 0.05
 # A shift moves the slot this much more than the lateness measured (the time to make the move), and is
 # tried this many times while the move itself keeps the call late; then the call is given back.
 SHIFT_MARGIN_S = 0.01
@@ -485,7 +488,7 @@ class Dispatcher:
         if self.settings.pacing_disabled or claim.slot is None:
             return False
         gap_s = (claim.slot - claim.claimed_at).total_seconds()
-        return gap_s > 0 and late_s > MISSED_SLOT_FRACTION * gap_s
+        return gap_s > 0 and late_s > min(MISSED_SLOT_FRACTION * gap_s, MISSED_SLOT_MAX_S)
 
     # --- answers back in the coordinator -----------------------------------------------------------
 
