@@ -2,7 +2,8 @@
 scaled to zero loses nothing; only the send-duration histogram and outcome counters are per replica.
 
 Metric names follow the seed: ``billing_messages_sent_total{tenant_id,template_type,status}``,
-``billing_send_duration_seconds``, ``billing_active_queues{tenant_id,status}``.
+``billing_send_duration_seconds{tenant_id,template_type,instance_id}``,
+``billing_active_queues{tenant_id,status}``.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _get_registry() -> CollectorRegistry:
             _local["duration"] = Histogram(
                 "billing_send_duration_seconds",
                 "Time the gateway took to answer one send (this replica)",
+                ["tenant_id", "template_type", "instance_id"],
                 buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
                 registry=registry,
             )
@@ -85,9 +87,13 @@ def _get_registry() -> CollectorRegistry:
         return _registry
 
 
-def observe_send_duration(seconds: float) -> None:
+def observe_send_duration(seconds: float, *, tenant_id: str, template_type: str, instance_id: str) -> None:
+    """One gateway call's duration, by tenant, reminder type and WhatsApp instance (one series per
+    instance and type: an instance belongs to one tenant)."""
     _get_registry()
-    _local["duration"].observe(seconds)
+    _local["duration"].labels(tenant_id=tenant_id, template_type=template_type, instance_id=instance_id).observe(
+        seconds
+    )
 
 
 def record_sent(tenant_id: str, template_type: str, status: str) -> None:

@@ -285,3 +285,19 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     db.commit()
     clock.advance(0.3)
     assert dispatcher._settle_lateness(claim)[0] is None
+
+
+def test_every_sent_message_logs_its_tenant_queue_type_contact_and_instance_and_never_the_phone(
+    db: Any, sim: Any, world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    queue_id = make_queue(db, world, 2, template_type="notification")
+    with caplog.at_level(logging.INFO, logger="billing.services.delivery.dispatch"):
+        assert finish_in_process(queue_id) == "completed"
+    sent = [r for r in caplog.records if getattr(r, "action", None) == "sender.sent"]
+    assert len(sent) == 2
+    for record in sent:
+        assert record.tenant_id == str(world.tenant_id) and record.queue_id == str(queue_id)  # type: ignore[attr-defined]
+        assert record.template_type == "notification" and record.instance_id == str(world.instance_id)  # type: ignore[attr-defined]
+        assert record.contact_id and phone_of(1)[4:] not in f"{vars(record)}"

@@ -16,7 +16,9 @@ def test_metrics_report_message_totals_and_active_queues_from_the_database(db: A
     done = make_queue(db, world, 3, template_type="overdue")
     set_queue(str(done), status="completed", sent=2, failed=1)
     make_queue(db, world, 4, template_type="notification")  # still pending
-    metrics.observe_send_duration(0.2)
+    metrics.observe_send_duration(
+        0.2, tenant_id=str(world.tenant_id), template_type="overdue", instance_id=str(world.instance_id)
+    )
 
     answer = client(function).get("/metrics")
 
@@ -27,7 +29,8 @@ def test_metrics_report_message_totals_and_active_queues_from_the_database(db: A
     assert f'billing_messages_sent_total{{status="sent",template_type="overdue",tenant_id="{tenant}"}} 2.0' in text
     assert f'billing_messages_sent_total{{status="failed",template_type="overdue",tenant_id="{tenant}"}} 1.0' in text
     assert f'billing_active_queues{{status="pending",tenant_id="{tenant}"}} 1.0' in text
-    assert "billing_send_duration_seconds_count" in text
+    labels = f'instance_id="{world.instance_id}",template_type="overdue",tenant_id="{tenant}"'
+    assert f"billing_send_duration_seconds_count{{{labels}}} 1.0" in text
 
 
 def test_metrics_without_a_database_answer_503_not_500(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -426,7 +426,12 @@ class Dispatcher:
         started[0] = True
         outcome = gateway.send_text(contact.phone, message, retry=False)
         latency = time.monotonic() - began
-        metrics.observe_send_duration(latency)
+        metrics.observe_send_duration(
+            latency,
+            tenant_id=claim.instance.tenant_id,
+            template_type=str(claim.template_type),
+            instance_id=claim.instance.id,
+        )
         if outcome.kind is OutcomeKind.AUTH_FAILED:
             return _Sent(claim, None, message, rendered_on, latency, why_down=AUTH_FAILED_REASON, auth_failed=True)
         if outcome.kind is OutcomeKind.INSTANCE_DOWN:
@@ -577,7 +582,9 @@ class Dispatcher:
             update.status.value,
             extra={
                 "action": f"sender.{update.status.value}",
+                "tenant_id": contact.tenant_id,
                 "queue_id": claim.queue_id,
+                "template_type": str(claim.template_type),
                 "contact_id": contact.id,
                 "instance_id": instance_id,
                 "phone": mask_phone(contact.phone),
