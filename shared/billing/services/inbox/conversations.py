@@ -31,9 +31,9 @@ from billing.contract.inbox import (
     MessagePage,
 )
 from billing.contract.queues import Actor
-from billing.db.models import AuditEntry
 from billing.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from billing.logs import mask_phone
+from billing.services.audit import audit_entry
 
 logger = logging.getLogger(__name__)
 
@@ -256,18 +256,7 @@ def close_conversation(
     closed = session.execute(_CLOSE, {**keys, "now": now}).first()
     if closed is None:
         raise NotFoundError(_NOT_FOUND)
-    details: dict[str, object] = {"actor": actor.kind, "conversation_id": str(conversation_id)}
-    if actor.operator is not None:
-        details["operator"] = actor.operator
-    session.add(
-        AuditEntry(
-            tenant_id=actor.tenant_id,
-            api_key_id=actor.api_key_id,
-            client_ip=actor.client_ip,
-            action="conversation.close",
-            details=details,
-        )
-    )
+    session.add(audit_entry(actor, "conversation.close", conversation_id=str(conversation_id)))
     row = session.execute(_ONE, keys).one()
     logger.info(
         "conversation closed",

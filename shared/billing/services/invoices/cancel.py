@@ -24,6 +24,7 @@ from billing.contract.queues import Actor
 from billing.db.engine import UnitOfWork
 from billing.db.models import AuditEntry
 from billing.errors import ConflictError, ValidationFailedError
+from billing.services.audit import audit_entry
 from billing.services.queues.cursors import storable
 
 logger = logging.getLogger(__name__)
@@ -167,18 +168,14 @@ def cancel_reminders(
 def _audit(
     actor: Actor, queue_id: uuid.UUID, *, before: str, after: str, invoice_ids: list[str], reason: str, n: int
 ) -> AuditEntry:
-    details: dict[str, object] = {"actor": actor.kind, "reason": reason, "cancelled": n}
-    if len(invoice_ids) == 1:
-        details["invoice_id"] = invoice_ids[0]
-    if actor.operator is not None:
-        details["operator"] = actor.operator
-    return AuditEntry(
-        tenant_id=actor.tenant_id,
-        api_key_id=actor.api_key_id,
-        client_ip=actor.client_ip,
-        action="invoice.cancel",
+    one_invoice = {"invoice_id": invoice_ids[0]} if len(invoice_ids) == 1 else {}
+    return audit_entry(
+        actor,
+        "invoice.cancel",
         queue_id=queue_id,
-        before_status=before,
-        after_status=after,
-        details=details,
+        before=before,
+        after=after,
+        reason=reason,
+        cancelled=n,
+        **one_invoice,
     )

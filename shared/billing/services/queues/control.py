@@ -27,6 +27,7 @@ from billing.db.engine import UnitOfWork
 from billing.db.models import AuditEntry
 from billing.domain.states import CONTACT_CANCELLABLE, CONTROL_NOOP, CONTROL_TARGETS, QueueStatus, queue_transition
 from billing.errors import ConflictError, NotFoundError
+from billing.services import audit
 from billing.services.publishing import CLAIM_RETURNING, Claimed, publish_claimed
 from billing.services.queues.status import parse_queue_id, queue_status
 
@@ -79,18 +80,14 @@ def audit_entry(
     actor: Actor, action: ControlAction, queue_id: uuid.UUID, decision: Decision, cancelled: int
 ) -> AuditEntry:
     """The audit row of one control: who acted (an API key with its address, or a named operator)."""
-    details: dict[str, Any] = {"noop": decision.noop, "cancelled_contacts": cancelled, "actor": actor.kind}
-    if actor.operator is not None:
-        details["operator"] = actor.operator
-    return AuditEntry(
-        tenant_id=actor.tenant_id,
-        api_key_id=actor.api_key_id,
-        client_ip=actor.client_ip,
-        action=f"queue.{action}",
+    return audit.audit_entry(
+        actor,
+        f"queue.{action}",
         queue_id=queue_id,
-        before_status=decision.before.value,
-        after_status=decision.after.value,
-        details=details,
+        before=decision.before.value,
+        after=decision.after.value,
+        noop=decision.noop,
+        cancelled_contacts=cancelled,
     )
 
 

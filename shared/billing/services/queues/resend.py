@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from billing.adapters.broker import Publisher
 from billing.contract.queues import RESENDABLE, Actor, QueueStatusView, ResendCommand
 from billing.db.engine import UnitOfWork
-from billing.db.models import AuditEntry
 from billing.errors import ConflictError, NotFoundError, ValidationFailedError
+from billing.services.audit import audit_entry
 from billing.services.publishing import CLAIM_RETURNING, Claimed, publish_claimed
 from billing.services.queues.status import parse_queue_id, queue_status
 
@@ -119,22 +119,16 @@ def resend_contacts(
         if after in _RUNNABLE_AFTER:
             claimed = Claimed.from_row(moved)
     session.add(
-        AuditEntry(
-            tenant_id=actor.tenant_id,
-            api_key_id=actor.api_key_id,
-            client_ip=actor.client_ip,
-            action="queue.resend",
+        audit_entry(
+            actor,
+            "queue.resend",
             queue_id=queue_id,
-            before_status=row.status,
-            after_status=after,
-            details={
-                "actor": actor.kind,
-                **({"operator": actor.operator} if actor.operator is not None else {}),
-                "statuses": list(command.statuses),
-                "indexes": len(indexes) if indexes is not None else None,
-                "resent_unknown": unknown,
-                "resent_failed": failed,
-            },
+            before=row.status,
+            after=after,
+            statuses=list(command.statuses),
+            indexes=len(indexes) if indexes is not None else None,
+            resent_unknown=unknown,
+            resent_failed=failed,
         )
     )
     uow.commit()
