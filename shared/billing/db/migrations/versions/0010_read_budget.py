@@ -8,10 +8,13 @@ Status polls counted against the same per-key limit as sending (60 a minute by d
 polled every second locked itself out of sending. billing_guard() takes the request's scope: ``write``
 (send, control) counts on ``key:<id>`` with the key's limit as before; ``read`` (status, contacts,
 queues lookup) on ``read:<id>`` with the tenant's read limit (default 600 a minute). The signature
-changes, so the function is dropped and created again; the body is 0006's with the scope added.
+changes, so the function is dropped and created again; the body is 0006's with the scope added
+(by checked replacement, like 0011 and 0013).
 """
 
 from __future__ import annotations
+
+from importlib import import_module
 
 import sqlalchemy as sa
 from alembic import op
@@ -24,47 +27,23 @@ depends_on = None
 _OLD_SIGNATURE = "billing_guard(text, text, timestamptz, text, text, timestamptz)"
 _SIGNATURE = "billing_guard(text, text, timestamptz, text, text, timestamptz, text)"
 
-GUARD = """
-CREATE OR REPLACE FUNCTION billing_guard(p_prefix text, p_key_hash text, p_now timestamptz, p_ip_bucket text,
-                                         p_window_suffix text, p_expires timestamptz, p_scope text)
-RETURNS TABLE (
-    id uuid, tenant_id uuid, name varchar, key_hash varchar, active boolean, expires_at timestamptz,
-    allowed_ips jsonb, allowed_types jsonb, read_only boolean, rate_limit integer, last_used_at timestamptz,
-    hits json
+_0006 = import_module("billing.db.migrations.versions.0006_read_only_keys")
+
+# 0006's body with the scope: its parameter, the read limit, and the read counter's name.
+_EDITS = (
+    ("p_window_suffix text, p_expires timestamptz)", "p_window_suffix text, p_expires timestamptz, p_scope text)"),
+    (
+        "COALESCE(k.rate_limit_per_minute, c.api_rate_limit_per_minute) AS rate_limit, k.last_used_at",
+        "CASE WHEN p_scope = 'read' THEN c.api_read_rate_limit_per_minute\n"
+        "                    ELSE COALESCE(k.rate_limit_per_minute, c.api_rate_limit_per_minute) END AS rate_limit,\n"
+        "               k.last_used_at",
+    ),
+    ("SELECT 'key:' || a.id::text", "SELECT CASE WHEN p_scope = 'read' THEN 'read:' ELSE 'key:' END || a.id::text"),
 )
-LANGUAGE plpgsql VOLATILE
-AS $$
-#variable_conflict use_column
-BEGIN
-    RETURN QUERY
-    WITH api_key AS (
-        SELECT k.id, k.tenant_id, k.name, k.key_hash, k.active, k.expires_at, k.allowed_ips, k.allowed_types,
-               k.read_only,
-               CASE WHEN p_scope = 'read' THEN c.api_read_rate_limit_per_minute
-                    ELSE COALESCE(k.rate_limit_per_minute, c.api_rate_limit_per_minute) END AS rate_limit,
-               k.last_used_at
-        FROM api_keys k
-        JOIN billing_configs c ON c.tenant_id = k.tenant_id
-        WHERE k.prefix = p_prefix
-    ), counted AS (
-        INSERT INTO rate_limit_buckets AS b (key, hits, expires_at)
-        SELECT p_ip_bucket, 1, p_expires
-        UNION ALL
-        SELECT CASE WHEN p_scope = 'read' THEN 'read:' ELSE 'key:' END || a.id::text || p_window_suffix, 1, p_expires
-        FROM api_key a
-        WHERE a.key_hash = p_key_hash AND a.active AND (a.expires_at IS NULL OR a.expires_at > p_now)
-              AND (a.allowed_ips IS NULL OR a.allowed_ips IN ('null'::jsonb, '[]'::jsonb))
-        ON CONFLICT (key) DO UPDATE SET hits = b.hits + 1
-        RETURNING b.key, b.hits
-    )
-    SELECT a.id, a.tenant_id, a.name::varchar, a.key_hash::varchar, a.active, a.expires_at, a.allowed_ips,
-           a.allowed_types, a.read_only, a.rate_limit, a.last_used_at,
-           (SELECT json_object_agg(counted.key, counted.hits) FROM counted)
-    FROM (SELECT 1) AS one
-    LEFT JOIN api_key a ON true;
-END
-$$
-"""
+GUARD = _0006.GUARD
+for _old, _new in _EDITS:
+    assert GUARD.count(_old) == 1, _old
+    GUARD = GUARD.replace(_old, _new)
 
 
 def upgrade() -> None:
@@ -77,8 +56,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from importlib import import_module
-
     op.execute(f"DROP FUNCTION IF EXISTS {_SIGNATURE}")
-    op.execute(import_module("billing.db.migrations.versions.0006_read_only_keys").GUARD)
+    op.execute(_0006.GUARD)
     op.drop_column("billing_configs", "api_read_rate_limit_per_minute")
