@@ -30,3 +30,8 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+def iso_utc(value: datetime) -> str:
+    """``value`` as the API writes every timestamp: ISO 8601 in UTC with ``Z``."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
-
-def _utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
+from billing.clock import iso_utc
 
 # The convention of the section-5 routes: every timestamp in UTC, written with ``Z``.
-UtcDatetime = Annotated[datetime, PlainSerializer(_utc, return_type=str, when_used="json")]
+UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
 ContactStatusName = Literal[
     "pending", "sending", "pending_retry", "sent", "failed", "cancelled", "expired", "skipped", "unknown"
 ]

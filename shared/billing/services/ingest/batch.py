@@ -12,13 +12,14 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 from sqlmodel import Session
 
 from billing.adapters.broker import Publisher
+from billing.clock import iso_utc
 from billing.contract.queues import Actor
 from billing.contract.send import SEND_RESULT_FIELDS, SendCommand, SendEnvelope, SendResult
 from billing.db.engine import UnitOfWork
@@ -110,7 +111,7 @@ def _eta(
         )
     except (BusinessHoursError, InvalidValueError):
         return None
-    return eta.astimezone(UTC).isoformat().replace("+00:00", "Z")  # every API timestamp: UTC with Z
+    return iso_utc(eta)
 
 
 def parse_envelope(body: dict[str, Any]) -> SendEnvelope:
