@@ -169,8 +169,8 @@ def wake_and_measure(
 
     cpu_before = sum(tree_cpu_seconds(c.pid) for c in senders)
     publisher = PikaPublisher(RABBITMQ_URL, prefix=prefix)
-    # Connect before the clock starts (nothing consumes check_stale here: the connectors have no sweeper).
-    publisher.publish(queue_names(prefix).check_stale, Token(kind="check_stale", reason="bench_connect"))
+    # Connect before the clock starts (nothing consumes check_recovery here: the connectors have no sweeper).
+    publisher.publish(queue_names(prefix).check_recovery, Token(kind="check_recovery", reason="bench_connect"))
     woke = time.time()
     try:
         target = queue_names(prefix).notification

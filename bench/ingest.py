@@ -94,7 +94,7 @@ def delete_queues(prefix: str) -> None:
     conn = pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL))
     try:
         ch = conn.channel()
-        for kind in ("overdue", "upcoming", "notification", "resume", "check_stale", "check_recovery"):
+        for kind in ("overdue", "upcoming", "notification", "resume", "check_recovery"):
             ch.queue_delete(f"{prefix}.{kind}")
             ch.queue_delete(f"{prefix}.{kind}.dlq")
         ch.exchange_delete(f"{prefix}.dlx")

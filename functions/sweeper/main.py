@@ -1,4 +1,4 @@
-"""sweeper function: a cron tick runs one sweep; check_recovery / check_stale tokens run one step."""
+"""sweeper function: a cron tick runs one sweep; a check_recovery token checks one instance."""
 
 from __future__ import annotations
 

@@ -136,17 +136,17 @@ def test_a_publisher_pointed_at_a_closed_port_fails_within_three_seconds() -> No
 
 def test_a_rejected_token_lands_in_its_dead_letter_queue(prefix: str, channel: Any) -> None:
     names = declare_topology(channel, prefix)
-    token = Token(kind="check_stale", reason="sweeper.stale")
+    token = Token(kind="check_recovery", reason="instance_down")
     channel.basic_publish(
-        "", names.check_stale, token.to_bytes(), pika.BasicProperties(headers={REDELIVERIES_HEADER: 3})
+        "", names.check_recovery, token.to_bytes(), pika.BasicProperties(headers={REDELIVERIES_HEADER: 3})
     )
     method, _properties, _body = None, None, b""
     deadline = time.monotonic() + 5
     while method is None and time.monotonic() < deadline:
-        method, _properties, _body = channel.basic_get(names.check_stale)
+        method, _properties, _body = channel.basic_get(names.check_recovery)
     assert method is not None
     channel.basic_reject(method.delivery_tag, requeue=False)
-    _method, properties, body = get_one(channel, names.dead_letter(names.check_stale))
+    _method, properties, body = get_one(channel, names.dead_letter(names.check_recovery))
     assert Token.from_bytes(body) == token
     assert properties.headers[REDELIVERIES_HEADER] == 3
 

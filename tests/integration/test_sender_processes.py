@@ -120,11 +120,11 @@ def finish_in_process(queue_id: uuid.UUID) -> str:
 
 
 def settle_stale_claims(lease_s: float) -> Any:
-    """The sweeper's stale step with a short claim timeout."""
-    from billing.services.sweep.sweeper import run_stale
+    """One sweeper tick (its stale step releases claims) with a short claim timeout."""
+    from billing.services.sweep.sweeper import run_tick
 
     settings = get_settings().model_copy(update={"lease_s": lease_s})
-    return run_stale(settings=settings, publisher=InMemoryBroker())
+    return run_tick(settings=settings, publisher=InMemoryBroker())
 
 
 def test_two_sender_processes_share_the_instance_pace_and_never_send_a_contact_twice(

@@ -101,7 +101,6 @@ def test_a_second_tick_finds_nothing_left_to_publish(needy_queues: set[str]) -> 
             b'{"specversion": "1.0", "id": "p1", "source": "/ping", "type": "dev.knative.sources.ping", "data": {}}',
             {"Content-Type": "application/cloudevents+json"},
         ),
-        (b'{"kind": "check_stale"}', {"Content-Type": "application/json"}),
         (b'{"kind": "check_recovery", "instance_id": "not-a-uuid"}', {"Content-Type": "application/json"}),
         (
             b'{"kind": "check_recovery", "instance_id": "00000000-0000-0000-0000-000000000000"}',

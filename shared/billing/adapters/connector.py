@@ -77,6 +77,7 @@ class Connector:
         self._url = resolved_url
         self.names = queue_names(prefix if prefix is not None else settings.broker_queue_prefix)
         self._routes: dict[str, Target] = {}
+        self._sweeper_target = sweeper_target
         if sender_target is not None:
             self._routes.update(dict.fromkeys(self.names.sender, sender_target))
         if sweeper_target is not None:
@@ -218,7 +219,7 @@ class Connector:
         """The sweeper's cron tick, sent by the connector itself (``--tick-interval``): where a scheduler
         cannot present the trigger token (OpenFaaS's cron-connector posts a bare body), the connector
         can. A tick that fails is simply the next tick's job."""
-        target = self._routes.get(self.names.check_stale)
+        target = self._sweeper_target
         assert self._tick_interval_s is not None
         while target is not None and not stop.is_set():
             await self._wait(stop, self._tick_interval_s)

@@ -22,14 +22,13 @@ DLQ_SUFFIX = ".dlq"
 
 @dataclass(frozen=True, slots=True)
 class QueueNames:
-    """The six work queues of one prefix; every one has a ``<name>.dlq`` twin."""
+    """The five work queues of one prefix; every one has a ``<name>.dlq`` twin."""
 
     prefix: str
     overdue: str
     upcoming: str
     notification: str
     resume: str
-    check_stale: str
     check_recovery: str
 
     @property
@@ -44,7 +43,7 @@ class QueueNames:
     @property
     def sweeper(self) -> tuple[str, ...]:
         """Queues whose tokens wake the sweeper function."""
-        return (self.check_stale, self.check_recovery)
+        return (self.check_recovery,)
 
     @property
     def work(self) -> tuple[str, ...]:
@@ -75,7 +74,6 @@ def queue_names(prefix: str | None = None) -> QueueNames:
         upcoming=f"{p}.upcoming",
         notification=f"{p}.notification",
         resume=f"{p}.resume",
-        check_stale=f"{p}.check_stale",
         check_recovery=f"{p}.check_recovery",
     )
 

@@ -214,8 +214,7 @@ def _serve(
         dispatcher = DirectDispatcher()
         for queue in (names.overdue, names.upcoming, names.notification, names.resume):
             dispatcher.register(queue, deliver_sender)
-        for queue in (names.check_stale, names.check_recovery):
-            dispatcher.register(queue, deliver_sweeper)
+        dispatcher.register(names.check_recovery, deliver_sweeper)
         set_publisher(dispatcher)
         cleanup.callback(dispatcher.close, wait=True)
         cleanup.callback(set_publisher, None)

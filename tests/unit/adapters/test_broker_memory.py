@@ -34,16 +34,16 @@ def test_a_token_gets_a_fresh_id_and_an_aware_creation_time() -> None:
 
 def test_a_token_ignores_fields_it_does_not_know() -> None:
     token = Token.from_bytes(
-        b'{"kind": "check_stale", "reason": "sweeper.stale", "extra": 1, "created_at": "2026-01-02T03:04:05Z"}'
+        b'{"kind": "check_recovery", "reason": "instance_down", "extra": 1, "created_at": "2026-01-02T03:04:05Z"}'
     )
-    assert token.kind == "check_stale"
+    assert token.kind == "check_recovery"
 
 
 def test_queue_names_derive_from_the_prefix() -> None:
     names = queue_names("iso42")
     assert names.overdue == "iso42.overdue"
     assert names.sender == ("iso42.overdue", "iso42.upcoming", "iso42.notification", "iso42.resume")
-    assert names.sweeper == ("iso42.check_stale", "iso42.check_recovery")
+    assert names.sweeper == ("iso42.check_recovery",)
     assert names.dead_letter(names.resume) == "iso42.resume.dlq"
 
 
@@ -99,9 +99,9 @@ def test_get_publisher_builds_one_lazy_rabbitmq_publisher_per_process() -> None:
 
 def test_the_in_memory_broker_records_tokens_in_order_and_drains_one_queue() -> None:
     fake = InMemoryBroker()
-    a, b, c = Token(kind="queue"), Token(kind="queue"), Token(kind="check_stale")
+    a, b, c = Token(kind="queue"), Token(kind="queue"), Token(kind="check_recovery")
     fake.publish("x.overdue", a, priority=10)
-    fake.publish("x.check_stale", c)
+    fake.publish("x.check_recovery", c)
     fake.publish("x.overdue", b, priority=10)
     assert [p.priority for p in fake.published] == [10, 0, 10]
     assert fake.drain("x.overdue") == [a, b]

@@ -37,7 +37,7 @@ def test_a_body_over_the_token_limit_is_a_bad_request_and_is_not_handled(chunked
 
 def test_a_token_within_the_limit_is_handled() -> None:
     seen: list[Token] = []
-    token = Token(kind="check_stale", reason="test")
+    token = Token(kind="check_recovery", instance_id="i-1", reason="test")
     response = trigger(post(token.to_bytes()), lambda t: seen.append(t) or True)
     assert response.status_code == 200 and seen == [token]
 

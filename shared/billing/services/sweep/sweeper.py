@@ -273,16 +273,6 @@ def run_tick(
     return sweeper.summary
 
 
-def run_stale(
-    *, settings: Settings | None = None, publisher: Publisher | None = None, clock: Clock = SYSTEM_CLOCK
-) -> SweepSummary:
-    """Only the stale step (a ``check_stale`` token)."""
-    sweeper = _sweeper(settings, publisher, clock, None)
-    sweeper.stale()
-    sweeper.log_summary("check_stale")
-    return sweeper.summary
-
-
 def check_recovery(
     instance_id: str | None,
     *,
@@ -310,8 +300,6 @@ def handle_token(token: Token, *, clock: Clock = SYSTEM_CLOCK) -> bool:
     """What the sweeper function does with whatever woke it; every token is handled (2xx)."""
     if token.kind == "check_recovery":
         check_recovery(token.instance_id, clock=clock)
-    elif token.kind == "check_stale":
-        run_stale(clock=clock)
     elif token.kind == "tick":
         run_tick(clock=clock)
     else:
