@@ -287,7 +287,7 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     assert dispatcher._settle_lateness(claim)[0] is None
 
 
-def test_every_sent_message_logs_its_tenant_queue_type_contact_and_instance_and_never_the_phone(
+def test_every_sent_message_logs_its_tenant_queue_campaign_type_contact_and_instance_and_never_the_phone(
     db: Any, sim: Any, world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
@@ -297,7 +297,9 @@ def test_every_sent_message_logs_its_tenant_queue_type_contact_and_instance_and_
         assert finish_in_process(queue_id) == "completed"
     sent = [r for r in caplog.records if getattr(r, "action", None) == "sender.sent"]
     assert len(sent) == 2
+    campaign_id = db.execute(sa.text("SELECT campaign_id FROM billing_queues WHERE id = :q"), {"q": queue_id}).scalar()
     for record in sent:
+        assert campaign_id is not None and record.campaign_id == str(campaign_id)  # type: ignore[attr-defined]
         assert record.tenant_id == str(world.tenant_id) and record.queue_id == str(queue_id)  # type: ignore[attr-defined]
         assert record.template_type == "notification" and record.instance_id == str(world.instance_id)  # type: ignore[attr-defined]
         assert record.contact_id and phone_of(1)[4:] not in f"{vars(record)}"

@@ -141,6 +141,7 @@ class SlotClaim:
     template_type: str | None
     valid_until: datetime | None
     contact: ClaimedContact | None
+    campaign_id: str | None = None
 
 
 _CONTACT_FIELDS = ClaimedContact.__slots__
@@ -207,6 +208,7 @@ def claim_slots(
                 template_type=row["template_type"],
                 valid_until=row["valid_until"],
                 contact=contact,
+                campaign_id=_str(row.get("campaign_id")),
             )
         )
     return claims, next_due, recorded

@@ -530,7 +530,7 @@ class Dispatcher:
             self.round.give_backs.append((claim, True, (item.message, item.rendered_on)))
             logger.info(
                 "slot missed: contact given back",
-                extra={"action": "sender.slot_missed", "instance_id": instance_id, "late_s": round(item.late_s, 3)},
+                extra={"action": "sender.slot_missed", **_message_ids(claim), "late_s": round(item.late_s, 3)},
             )
             return
         if item.update is None:
@@ -542,7 +542,7 @@ class Dispatcher:
             self.round.down.append((instance_id, item.why_down or "instance down", HealthState.CLOSE.value))
             logger.warning(
                 "instance down: contact given back",
-                extra={"action": "sender.instance_down", "instance_id": instance_id, "contact_id": contact.id},
+                extra={"action": "sender.instance_down", **_message_ids(claim)},
             )
             return
         update = item.update
@@ -582,17 +582,25 @@ class Dispatcher:
             update.status.value,
             extra={
                 "action": f"sender.{update.status.value}",
-                "tenant_id": contact.tenant_id,
-                "queue_id": claim.queue_id,
-                "template_type": str(claim.template_type),
-                "contact_id": contact.id,
-                "instance_id": instance_id,
+                **_message_ids(claim),
                 "phone": mask_phone(contact.phone),
                 "outcome": update.status.value,
                 "latency_ms": None if item.latency_s is None else round(item.latency_s * 1000, 1),
                 "error": update.error,
             },
         )
+
+
+def _message_ids(claim: sql.SlotClaim) -> dict[str, str | None]:
+    """The ids every per-message log line carries, so one batch can be followed through the logs."""
+    return {
+        "tenant_id": claim.contact.tenant_id if claim.contact is not None else claim.instance.tenant_id,
+        "queue_id": claim.queue_id,
+        "campaign_id": claim.campaign_id,
+        "template_type": None if claim.template_type is None else str(claim.template_type),
+        "instance_id": claim.instance.id,
+        "contact_id": None if claim.contact is None else claim.contact.id,
+    }
 
 
 # --- one dispatcher per process -----------------------------------------------------------------------
