@@ -47,7 +47,7 @@ from _support import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"
-# CONTRACT.md section 2, in the order of the table
+# The function set, in the order of its table in docs/architecture.md ("The functions")
 FUNCTIONS = ("send", "status", "control", "webhook", "sender", "sweeper")
 TARGET_COLD_START_S = 1.0
 TARGET_RSS_MB = 120.0

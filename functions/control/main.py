@@ -1,8 +1,8 @@
 """control function: the ERP's changes to what will be sent.
 
-POST /api/v1/billing/queue/{queue_id}/control (CONTRACT.md 1.3, resend in section 5) and
-POST /api/v1/billing/invoices/{invoice_id}/cancel and POST /api/v1/billing/conversations/{id}/close
-(section 5).
+POST /api/v1/billing/queue/{queue_id}/control (resend included), POST
+/api/v1/billing/invoices/{invoice_id}/cancel and POST /api/v1/billing/conversations/{id}/close
+(docs/api.md).
 
 Every route is a write: one unit of work, the guard (a read-only key is refused), one use case, its
 answer as JSON.

@@ -1,5 +1,5 @@
-"""The send function: ``POST /api/v1/billing/send/{overdue|upcoming|notification}`` (CONTRACT.md 1.1)
-and ``GET /api/v1/billing/openapi.json``.
+"""The send function: ``POST /api/v1/billing/send/{overdue|upcoming|notification}`` and
+``GET /api/v1/billing/openapi.json`` (docs/api.md).
 
 Run with ``functions-framework --source functions/send/main.py --target send``. Handlers are imported on
 first use, so a cold start that only answers probes stays light.

@@ -1,8 +1,8 @@
 """status function: the ERP's reads.
 
-GET /api/v1/billing/queue/{queue_id}/status (CONTRACT.md 1.2) and
+GET /api/v1/billing/queue/{queue_id}/status and
 GET /api/v1/billing/queue/{queue_id}/contacts, GET /api/v1/billing/queues?external_id=, and the replies
-inbox: GET /api/v1/billing/conversations and GET /api/v1/billing/conversations/{id}/messages (section 5).
+inbox: GET /api/v1/billing/conversations and GET /api/v1/billing/conversations/{id}/messages (docs/api.md).
 
 Every route is a read: one pooled autocommit connection, the guard counting on the read budget, one
 use case, its answer as JSON.

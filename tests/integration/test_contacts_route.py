@@ -1,4 +1,4 @@
-"""GET /api/v1/billing/queue/{id}/contacts through the real function (CONTRACT.md section 5)."""
+"""GET /api/v1/billing/queue/{id}/contacts through the real function (docs/api.md#queue_contacts)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""POST /api/v1/billing/queue/{id}/control through the real function (CONTRACT.md 1.3)."""
+"""POST /api/v1/billing/queue/{id}/control through the real function (docs/api.md#queue_control)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The replies inbox (CONTRACT.md section 5): a customer's answer to a reminder is in the inbox one request
+"""The replies inbox (docs/api.md, "Replies inbox"): a customer's answer to a reminder is in the inbox one request
 after the webhook, a reminder never closes a conversation with an unread message, closing resets it."""
 
 from __future__ import annotations

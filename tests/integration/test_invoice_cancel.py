@@ -1,4 +1,4 @@
-"""POST /api/v1/billing/invoices/{invoice_id}/cancel (CONTRACT.md section 5): a paid invoice's pending
+"""POST /api/v1/billing/invoices/{invoice_id}/cancel (docs/api.md#invoice_cancel): a paid invoice's pending
 reminders stop in every queue, nothing of it is sent after the answer but a call already in flight."""
 
 from __future__ import annotations

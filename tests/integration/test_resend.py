@@ -1,4 +1,4 @@
-"""Control action ``resend`` (CONTRACT.md section 5): unknown or failed contacts go back to pending, by an
+"""Control action ``resend`` (docs/api.md#queue_control): unknown or failed contacts go back to pending, by an
 explicit decision, and are sent exactly once more."""
 
 from __future__ import annotations

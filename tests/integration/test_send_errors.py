@@ -1,4 +1,5 @@
-"""Every error status of CONTRACT 1.1 comes back as problem+json; tenants never see each other."""
+"""Every error status of the send route (docs/api.md#send_overdue) comes back as problem+json; tenants
+never see each other."""
 
 from __future__ import annotations
 

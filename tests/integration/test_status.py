@@ -1,4 +1,4 @@
-"""GET /api/v1/billing/queue/{id}/status through the real function (CONTRACT.md 1.2)."""
+"""GET /api/v1/billing/queue/{id}/status through the real function (docs/api.md#queue_status)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Evolution API (WhatsApp gateway) client: one pooled httpx client per instance.
 
 Every gateway answer becomes a ``SendOutcome`` from a closed set; network trouble never raises out of
-``send_text`` or ``check_health``. Facts about the gateway's answers: CONTRACT.md section 4.
+``send_text`` or ``check_health``. Facts about the gateway's answers: docs/gateway.md, "What the client
+relies on".
 """
 
 from __future__ import annotations
@@ -100,9 +101,7 @@ class EvolutionClient:
             headers={"apikey": config.api_key},
             timeout=self._timeout(config.typing_delay_ms),
             transport=transport,
-            limits=httpx.Limits(
-                max_connections=20, max_keepalive_connections=10, keepalive_expiry=KEEPALIVE_EXPIRY_S
-            ),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=KEEPALIVE_EXPIRY_S),
         )
 
     def _timeout(self, delay_ms: int) -> httpx.Timeout:

@@ -1,7 +1,7 @@
 """What the Evolution API answers, read into the port's closed set of outcomes (no I/O here).
 
 Every error body shape the gateway produces (string, list of strings, list of lists, list of
-objects, Boom) is parsed without raising; CONTRACT.md section 4 has the facts.
+objects, Boom) is parsed without raising; docs/gateway.md ("What the client relies on") has the facts.
 """
 
 from __future__ import annotations

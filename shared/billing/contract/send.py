@@ -40,17 +40,41 @@ class ContactIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=False, title="Contact")
 
-    phone: str = Field(min_length=1, max_length=40, description="as typed; normalised to E.164")
-    name: str | None = Field(default=None, max_length=200)
-    due_date: date | None = Field(default=None, description="ISO date; overdue: <= today, upcoming: >= today")
-    amount: Amount | None = Field(default=None, description='plain decimal, e.g. "150.90"; > 0 for overdue/upcoming')
-    invoice_id: str | None = Field(default=None, min_length=1, max_length=100)
-    payment_link: str | None = Field(default=None, max_length=2000, description="https only")
-    pix_code: str | None = Field(default=None, max_length=1000)
+    phone: str = Field(
+        min_length=1,
+        max_length=40,
+        description="as a person types it, e.g. `+55 (11) 99999-8888`; normalised to E.164 with the tenant's "
+        "default region (BR: the 9th digit is added to old 8-digit mobiles); letters are refused",
+    )
+    name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="one line of visible text; refused when over 100 characters once cleaned, or when it holds "
+        "a link or web address",
+    )
+    due_date: date | None = Field(
+        default=None, description="ISO date; overdue: <= today, upcoming: >= today (the tenant's local date)"
+    )
+    amount: Amount | None = Field(
+        default=None,
+        description="a JSON number, or a string written `1234.56`, `1234,56`, `1.234,56` or `1,234.56` (an "
+        "ambiguous `2.500` or `1,234` is refused); rounded half-even to cents, at most 999,999,999.99; "
+        "> 0 for overdue/upcoming",
+    )
+    invoice_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the ERP's invoice, kept exactly as sent; the same phone and invoice twice in a batch: the "
+        "later one is rejected",
+    )
+    payment_link: str | None = Field(default=None, max_length=2000, description="https with a host, nothing else")
+    pix_code: str | None = Field(default=None, max_length=1000, description="PIX copy-and-paste code, kept exactly")
     variables: dict[VariableName, VariableValue] | None = Field(
         default=None,
         max_length=MAX_VARIABLES,
-        description=f"flat map (at most {MAX_VARIABLES} names, text values up to {MAX_VARIABLE_TEXT} characters)",
+        description=f"flat map (at most {MAX_VARIABLES} names, text values up to {MAX_VARIABLE_TEXT} characters) "
+        'for the template, e.g. `{"plano": "Pro", "parcela": 3}`',
     )
 
 

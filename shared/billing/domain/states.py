@@ -1,4 +1,5 @@
-"""Queue and contact state machines (CONTRACT.md 1.2). Services move states only through these."""
+"""Queue and contact state machines (the statuses the API documents: docs/api.md, "Following and
+controlling queues"). Services move states only through these."""
 
 from __future__ import annotations
 

@@ -3,46 +3,108 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from billing.clock import iso_utc
 
 # The convention of the section-5 routes: every timestamp in UTC, written with ``Z``.
-UtcDatetime = Annotated[datetime, PlainSerializer(iso_utc, return_type=str, when_used="json")]
+UtcDatetime = Annotated[
+    datetime,
+    PlainSerializer(iso_utc, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 ContactStatusName = Literal[
     "pending", "sending", "pending_retry", "sent", "failed", "cancelled", "expired", "skipped", "unknown"
 ]
 
 
+PROBLEM_EXAMPLE: dict[str, Any] = {
+    "type": "about:blank",
+    "title": "Unprocessable Content",
+    "status": 422,
+    "detail": "no contact is valid; nothing was queued",
+    "errors": [
+        {"loc": ["contacts", 0, "phone"], "msg": "not a valid phone number"},
+        {"loc": ["contacts", 1, "amount"], "msg": "must be greater than zero"},
+    ],
+}
+
+
 class ProblemError(BaseModel):
-    loc: list[str | int]
-    msg: str
+    loc: list[str | int] = Field(
+        description='the field at fault, as a path (`["contacts", 3, "phone"]`); outside the send body it '
+        'starts with where the value was sent (`["query", "cursor"]`, `["header", "Idempotency-Key"]`, '
+        '`["path", "invoice_id"]`, `["body", "action"]`)'
+    )
+    msg: str = Field(description="what is wrong with it")
 
 
 class Problem(BaseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details: the body of every error answer, as `application/problem+json`."""
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
-    errors: list[ProblemError] | None = None
+    model_config = ConfigDict(json_schema_extra={"examples": [PROBLEM_EXAMPLE]})
+
+    type: str = Field(default="about:blank", description="always `about:blank`: the status says what happened")
+    title: str = Field(description="the status's standard phrase, e.g. `Unprocessable Content`")
+    status: int = Field(description="the HTTP status, repeated")
+    detail: str = Field(description="what went wrong, in a sentence for a person")
+    errors: list[ProblemError] | None = Field(
+        default=None, description="only where fields are at fault (400, 422): each field and its problem"
+    )
 
 
 class Failure(BaseModel):
+    # An answer always carries every field, defaults included.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
     index: int = Field(description="position of the contact in the original request (0-based)")
-    phone: str
+    phone: str = Field(description="E.164")
     invoice_id: str | None = None
-    error: str | None = None
+    error: str | None = Field(default=None, description="why it failed (the gateway's refusal, or the last error)")
+
+
+STATUS_EXAMPLE: dict[str, Any] = {
+    "queue_id": "5f0c6c1e-8c1e-4c43-9a55-0b7d1c0f3e21",
+    "external_id": "erp-run-2026-11-29-001",
+    "template_type": "overdue",
+    "status": "running",
+    "total": 998,
+    "sent": 420,
+    "failed": 3,
+    "pending": 575,
+    "cancelled": 0,
+    "unknown": 0,
+    "expired": 0,
+    "skipped": 0,
+    "delivered": 388,
+    "read": 251,
+    "replied": 12,
+    "opted_out": 1,
+    "progress": 0.424,
+    "estimated_completion": "2026-11-29T18:20:00Z",
+    "paused_reason": None,
+    "resume_at": None,
+    "created_at": "2026-11-29T12:00:02Z",
+    "started_at": "2026-11-29T12:00:03Z",
+    "completed_at": None,
+    "failures": [
+        {"index": 17, "phone": "+5511988887777", "invoice_id": "NF-140", "error": "number is not on WhatsApp"}
+    ],
+    "next_failures_cursor": None,
+}
 
 
 class StatusResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra={"examples": [STATUS_EXAMPLE]},
+    )
 
     queue_id: str
-    external_id: str | None
+    external_id: str | None = Field(description="the batch's `external_id`, when it was sent with one")
     template_type: Literal["overdue", "upcoming", "notification"]
     status: Literal[
         "pending",
@@ -54,32 +116,49 @@ class StatusResponse(BaseModel):
         "completed",
         "cancelled",
         "failed",
-    ]
-    total: int
-    sent: int
-    failed: int
-    pending: int = Field(description="contacts not yet in a final state")
-    cancelled: int
-    unknown: int
-    expired: int
-    skipped: int
-    delivered: int = 0
-    read: int = 0
+    ] = Field(description="final: `completed`, `cancelled`, `failed`; each status is explained with the queue routes")
+    total: int = Field(description="contacts accepted into the queue")
+    sent: int = Field(description="contacts the gateway accepted")
+    failed: int = Field(description="contacts refused for good or given up after the retries")
+    pending: int = Field(
+        description="contacts not yet in a final state: `total` - (`sent` + `failed` + `cancelled` + `unknown` + "
+        "`expired` + `skipped`)"
+    )
+    cancelled: int = Field(description="contacts cancelled before they were sent")
+    unknown: int = Field(description="contacts the gateway may or may not have sent; never resent automatically")
+    expired: int = Field(description="contacts no longer true when their turn came (`valid_until`, past due date)")
+    skipped: int = Field(description="contacts who had opted out by the time of sending")
+    delivered: int = Field(default=0, description="sent contacts whose delivery receipt arrived")
+    read: int = Field(default=0, description="sent contacts whose read receipt arrived")
     replied: int = Field(default=0, description="contacts who wrote back after their reminder")
     opted_out: int = Field(default=0, description="contacts who opted out in answer to their reminder")
-    progress: float = Field(ge=0, le=1)
-    estimated_completion: UtcDatetime | None
-    paused_reason: str | None
-    resume_at: UtcDatetime | None
+    progress: float = Field(
+        ge=0, le=1, description="(`total` - `pending`) / `total`, rounded to 3 places (1.0 for an empty queue)"
+    )
+    estimated_completion: UtcDatetime | None = Field(
+        description="when the last contact should go out, at the tenant's pace, daily cap and business hours "
+        "(notifications: around the clock); `completed_at` once completed; null for a paused, cancelled or "
+        "failed queue, or a tenant without business hours"
+    )
+    paused_reason: str | None = Field(
+        description="why the queue waits: `business_hours`, `instance_down: ...`, `paused through the control API` "
+        "or `paused by an operator`"
+    )
+    resume_at: UtcDatetime | None = Field(
+        description="when a waiting queue resumes by itself: the next business-hours opening, or the "
+        "`scheduled_for` of a queue resumed before it"
+    )
     created_at: UtcDatetime | None
-    started_at: UtcDatetime | None
-    completed_at: UtcDatetime | None
-    failures: list[Failure]
-    next_failures_cursor: str | None = None
+    started_at: UtcDatetime | None = Field(description="when its first contact was handed to the gateway")
+    completed_at: UtcDatetime | None = Field(description="when it became `completed` or `cancelled`")
+    failures: list[Failure] = Field(description="failed contacts by `index`, at most 100 per page")
+    next_failures_cursor: str | None = Field(
+        default=None, description="more failures: pass as `failures_cursor` for the next page; null on the last page"
+    )
 
 
 class QueuesResponse(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"items": [STATUS_EXAMPLE]}]})
 
     items: list[StatusResponse] = Field(description="the queues created with this external_id (none: empty)")
 
@@ -113,13 +192,16 @@ class ContactItem(BaseModel):
     invoice_id: str | None
     phone: str = Field(description="E.164")
     name: str | None
-    status: ContactStatusName
+    status: ContactStatusName = Field(
+        description="final: `sent`, `failed`, `cancelled`, `expired`, `skipped`, `unknown`; each status is "
+        "explained with the queue routes"
+    )
     attempts: int = Field(description="gateway calls made for this contact")
     error: str | None = Field(description="the last error, when there was one")
     provider_message_id: str | None = Field(description="the gateway's message id, once sent")
-    sent_at: UtcDatetime | None
-    delivered_at: UtcDatetime | None
-    read_at: UtcDatetime | None
+    sent_at: UtcDatetime | None = Field(description="when the gateway accepted it")
+    delivered_at: UtcDatetime | None = Field(description="when its delivery receipt arrived")
+    read_at: UtcDatetime | None = Field(description="when its read receipt arrived")
     replied_at: UtcDatetime | None = Field(description="when the customer last wrote back after this reminder")
 
 
@@ -192,17 +274,21 @@ class InvoiceCancelResponse(BaseModel):
 class Conversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str
+    id: str = Field(description="the conversation's id, for its messages and to close it")
     phone: str = Field(description="E.164")
     name: str | None = Field(description="the name the latest reminder to this phone carried")
     instance: str = Field(description="the WhatsApp number (instance name) the customer wrote to")
     state: Literal["open", "closed"]
     unread: int = Field(description="customer messages since the conversation was last closed")
-    last_inbound_text: str | None
-    last_inbound_at: UtcDatetime | None
-    last_message_at: UtcDatetime | None
-    invoices: list[str] = Field(description="invoices whose reminders reached this phone from this number")
-    queues: list[str] = Field(description="queues whose reminders reached this phone from this number")
+    last_inbound_text: str | None = Field(description="the customer's latest message")
+    last_inbound_at: UtcDatetime | None = Field(description="when the customer last wrote")
+    last_message_at: UtcDatetime | None = Field(description="the latest message either way (the list's order)")
+    invoices: list[str] = Field(
+        description="invoices whose reminders reached this phone from this number (of the 20 latest reminders)"
+    )
+    queues: list[str] = Field(
+        description="queues whose reminders reached this phone from this number (of the 20 latest reminders)"
+    )
 
 
 class ConversationsResponse(BaseModel):
@@ -241,8 +327,10 @@ class ChatMessage(BaseModel):
 
     id: str
     direction: Literal["in", "out"] = Field(description="in: the customer wrote; out: a reminder we sent")
-    text: str
-    status: str | None
+    text: str = Field(description="the message as the customer wrote it, or the reminder as it was sent")
+    status: str | None = Field(
+        description="out: `sent`, then `server_ack`, `delivered` or `read` as receipts arrive; in: `received`"
+    )
     created_at: UtcDatetime | None
     invoice_id: str | None = Field(description="the reminder's invoice (out), or the one answered (in)")
 

@@ -1,6 +1,6 @@
 """Turn whatever woke a trigger function into a ``Token``.
 
-Three deliveries reach the sender and sweeper (CONTRACT.md section 2):
+Three deliveries reach the sender and sweeper (docs/architecture.md, "The functions"):
 
 * a binary-mode CloudEvent (``ce-*`` headers, body = token JSON): Knative's RabbitMQ source/trigger
   and ``billing connector``;
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 MAX_TRIGGER_BYTES = 64 * 1024
 _REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
+
 
 class TriggerParseError(ValidationFailedError):
     """A trigger request is not a CloudEvent, a token or a tick. Answer 400: redelivery cannot help."""

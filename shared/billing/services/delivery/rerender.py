@@ -1,7 +1,7 @@
 """Truth at send time: a message rendered on an earlier tenant-local day is rendered again, same variation.
 
 Day counts (``dias_atraso``, ``dias_para_vencer``, ``vence_hoje``) must be true on the day the message is
-sent (CONTRACT 1.1), so a queue paused over midnight sends tomorrow's numbers.
+sent (docs/api.md, "Sending reminders"), so a queue paused over midnight sends tomorrow's numbers.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The replies inbox (CONTRACT.md section 5): customers who wrote back, their messages, closing them.
+"""The replies inbox (docs/api.md, "Replies inbox"): customers who wrote back, their messages, closing them.
 
 A conversation is one customer (phone) on one of the tenant's WhatsApp numbers. The webhook opens it
 and counts an unread message for every customer message; closing it (an operator answered, or there is

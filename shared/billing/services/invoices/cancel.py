@@ -1,4 +1,4 @@
-"""Stop an invoice's reminders (POST /invoices/{invoice_id}/cancel, CONTRACT.md section 5).
+"""Stop an invoice's reminders (POST /invoices/{invoice_id}/cancel; docs/api.md#invoice_cancel).
 
 When an invoice is paid, every reminder of it not yet handed to the gateway becomes ``cancelled``, in
 every queue of the tenant (of the template types the key may act on), in one transaction: the contacts

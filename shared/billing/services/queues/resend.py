@@ -1,4 +1,4 @@
-"""Resend a queue's ``unknown`` or ``failed`` contacts (control action ``resend``, CONTRACT.md section 5).
+"""Resend a queue's ``unknown`` or ``failed`` contacts (control action ``resend``, docs/api.md#queue_control).
 
 An ``unknown`` contact may have reached the customer (the worker died between the gateway's answer and
 the record), so it is never resent automatically: this is the operator's or the ERP's explicit decision.

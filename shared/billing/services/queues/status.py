@@ -1,4 +1,4 @@
-"""The status of one queue (CONTRACT.md 1.2), answered from the queue row's counters.
+"""The status of one queue (docs/api.md#queue_status), answered from the queue row's counters.
 
 One query whatever the queue's size: the queue row, its campaign's ``external_id`` and one page of
 failed contacts through the partial index ``ix_contact_failed``, run by the database function
