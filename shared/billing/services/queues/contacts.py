@@ -1,7 +1,7 @@
-"""Every contact of a queue, a page at a time (CONTRACT.md section 5: GET /queue/{id}/contacts).
+"""Every contact of a queue, a page at a time (GET /queue/{id}/contacts; docs/api.md#queue_contacts).
 
 One statement per page whatever the queue's size, the database function ``billing_contact_page``
-(migration 0012): the queue row (tenant isolation, the key's types) and one keyset page of its
+(migrations 0012 and 0018): the queue row (tenant isolation, the key's types) and one keyset page of its
 contacts by position, returned as the JSON array the API documents. With statuses, each status is
 walked in position order on ``ix_contact_queue_status_position`` and the walks are merged, so a page of
 the three ``unknown`` contacts among a million ``sent`` ones reads three rows; with an invoice, the
@@ -10,9 +10,7 @@ invoice's rows come from ``ix_contact_tenant_invoice``.
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -29,9 +27,11 @@ MAX_INVOICE_ID = 100
 _CURSOR_PREFIX = "c1:"
 _NOT_FOUND = "queue not found"
 # One call: the queue's type (NULL: not this tenant's) and the page as the API's JSON array, built by
-# the database function billing_contact_page (migration 0012), whose plans each backend caches.
+# the database function billing_contact_page (migrations 0012, 0018), whose plans each backend caches. The
+# array comes back as text, so the driver does not parse what is only passed on.
 _PAGE = sa.text(
-    "SELECT * FROM billing_contact_page(:queue_id, :tenant_id, :after, :limit, CAST(:statuses AS text[]), :invoice_id)"
+    "SELECT template_type, items::text AS items, last_position, more FROM billing_contact_page(:queue_id,"
+    " :tenant_id, :after, :limit, CAST(:statuses AS text[]), :invoice_id)"
 )
 
 
@@ -107,9 +107,4 @@ def list_contacts(
     if allowed_types is not None and row.template_type not in allowed_types:
         raise PermissionDeniedError(f"this API key may not act on {row.template_type!r} queues")
     next_cursor = encode_cursor(int(row.last_position)) if row.more else None
-    return ContactPage(items_json=_json_text(row.items), next_cursor=next_cursor)
-
-
-def _json_text(value: Any) -> str:
-    """psycopg2 hands a ``json`` column back parsed unless told otherwise; the page keeps it as text."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return ContactPage(items_json=str(row.items), next_cursor=next_cursor)
