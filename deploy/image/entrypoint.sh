@@ -1,6 +1,6 @@
 #!/bin/sh
 # Image entrypoint: OpenFaaS mounts secrets as files (/var/openfaas/secrets/<key>) instead of
-# environment variables, while the billing settings read the environment only (CONTRACT.md section 2).
+# environment variables, while the billing settings read the environment only (README, "Configuration").
 # Export every such file whose name is an environment variable name and is not already set, then run
 # the command. On Knative and plain Kubernetes the directory does not exist and nothing changes.
 set -eu

@@ -4,10 +4,14 @@
 * core Kubernetes kinds pass ``kubernetes_validate`` (strict, Kubernetes 1.30 schemas shipped in the wheel);
 * every other kind (Knative, Eventing RabbitMQ, KEDA, Gateway API, the operators' CRs) passes the JSON
   Schema vendored under deploy/schemas/ -- a kind with neither is an error, never silently skipped;
-* every function of CONTRACT.md section 2 is deployed on Knative, OpenFaaS and plain Kubernetes, each
-  deployed function has its entry point ``functions/<name>/main.py`` defining ``<name>``, and every
-  entry point present is deployed;
-* platform timeouts exceed the time budgets the same manifests give the sender and the sweeper.
+* every function (docs/architecture.md, "The functions") is deployed on Knative, OpenFaaS and plain
+  Kubernetes, each deployed function has its entry point ``functions/<name>/main.py`` defining
+  ``<name>``, and every entry point present is deployed;
+* platform timeouts exceed the time budgets the same manifests give the sender and the sweeper;
+* every path the HTTP functions serve reaches its function through each platform's public route (Gateway API
+  matching emulated), over the example Gateway's TLS listener only;
+* the migration Jobs wait for PostgreSQL and RabbitMQ first, and the bootstrap Jobs run the ``billing``
+  commands as the CLI parses them: idempotent, secrets only by environment variable name.
 
 The checkers are plain functions so the negative tests can prove they catch broken manifests.
 """
@@ -18,6 +22,7 @@ import ast
 import copy
 import json
 import re
+import shlex
 import tomllib
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -29,6 +34,7 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 from billing.adapters.topology import queue_names
+from billing.cli import build_parser
 from billing.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +43,7 @@ SCHEMAS = DEPLOY / "schemas"
 STACK = ROOT / "stack.yml"
 FUNCTIONS_DIR = ROOT / "functions"
 K8S_VERSION = "1.30"
-# CONTRACT.md section 2: the function set (the entry points may not all exist yet).
+# The function set (docs/architecture.md, "The functions"; the entry points may not all exist yet).
 FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook")
 KNATIVE_MAX_REVISION_TIMEOUT_S = 600  # config-defaults max-revision-timeout-seconds (Knative default)
 CRON_PERIOD_S = 60  # the sweeper tick: every minute on every platform
@@ -501,20 +507,277 @@ def test_knative_sources_cover_every_queue_and_the_tick() -> None:
     assert pings[0]["spec"]["sink"]["ref"]["name"] == "sweeper"
 
 
-def test_knative_routes_cover_the_public_api() -> None:
-    route = next(d for d in platform_docs("knative") if d["kind"] == "HTTPRoute")
-    targets = {
-        (m["method"], m["path"]["value"]): r["filters"][0]["urlRewrite"]["hostname"].split(".")[0]
-        for r in route["spec"]["rules"]
-        for m in r["matches"]
+# One concrete request per route the HTTP functions serve (the table is checked against their ROUTES below,
+# so a route added to a function without a public path here fails the test).
+PUBLIC_REQUESTS = (
+    ("POST", "/api/v1/billing/send/overdue", "send"),
+    ("GET", "/api/v1/billing/openapi.json", "send"),
+    ("GET", "/api/v1/billing/queue/q-1/status", "status"),
+    ("GET", "/api/v1/billing/queue/q-1/contacts", "status"),
+    ("GET", "/api/v1/billing/queues", "status"),
+    ("GET", "/api/v1/billing/conversations", "status"),
+    ("GET", "/api/v1/billing/conversations/c-1/messages", "status"),
+    ("POST", "/api/v1/billing/queue/q-1/control", "control"),
+    ("POST", "/api/v1/billing/invoices/NF-1/cancel", "control"),
+    ("POST", "/api/v1/billing/conversations/c-1/close", "control"),
+    ("POST", "/api/v1/billing/webhook/evolution/5f0c6c1e-0000-4000-8000-000000000000", "webhook"),
+    ("POST", "/api/v1/billing/webhook/evolution/5f0c6c1e-0000-4000-8000-000000000000/messages-upsert", "webhook"),
+)
+HTTP_FUNCTIONS = ("send", "status", "control", "webhook")
+GATEWAY_EXAMPLE = DEPLOY / "gateway" / "public-gateway.example.yaml"
+
+
+def function_routes(name: str) -> list[tuple[str, re.Pattern[str]]]:
+    """(method, path pattern) of every ``route(...)`` in ``functions/<name>/main.py``'s ROUTES, compiled as
+    ``billing.http.entry.route`` does (anchored at the end, searched)."""
+    tree = ast.parse((FUNCTIONS_DIR / name / "main.py").read_text(encoding="utf-8"))
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name)
     }
-    assert targets == {
-        ("POST", "/api/v1/billing/send/"): "send",
-        ("GET", "/api/v1/billing/openapi.json"): "send",
-        ("GET", "/api/v1/billing/queue/"): "status",
-        ("POST", "/api/v1/billing/queue/"): "control",
-        ("POST", "/api/v1/billing/webhook/evolution/"): "webhook",
-    }
+
+    def literal(arg: ast.expr) -> str:  # a string, or the name of a module-level string
+        return str(arg.value if isinstance(arg, ast.Constant) else constants[arg.id])  # type: ignore[attr-defined]
+
+    return [
+        (literal(node.args[0]), re.compile(literal(node.args[1]) + r"/?$"))
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "route"
+    ]
+
+
+def _path_matches(match: Mapping[str, Any], path: str) -> tuple[bool, bool, int]:
+    """(matches, exact, prefix length) of one HTTPRoute match for a path (Gateway API semantics: a
+    PathPrefix matches whole path elements, its trailing slash ignored)."""
+    kind, value = match["path"]["type"], match["path"]["value"]
+    if kind == "Exact":
+        return path == value, True, len(value)
+    prefix = value.rstrip("/") or "/"
+    ok = prefix == "/" or path == prefix or path.startswith(prefix + "/")
+    return ok, False, len(prefix)
+
+
+def route_target(route: Doc, method: str, path: str) -> tuple[str, str, str] | None:
+    """Where an HTTPRoute sends a request: (backend Service, Host rewrite or "", path forwarded), choosing
+    among matching rules by Gateway API precedence (exact path, longest prefix, method match)."""
+    best: tuple[tuple[bool, int, bool], Doc, Mapping[str, Any]] | None = None
+    for rule in route["spec"]["rules"]:
+        for match in rule["matches"]:
+            ok, exact, length = _path_matches(match, path)
+            if not ok or match.get("method", method) != method:
+                continue
+            rank = (exact, length, "method" in match)
+            if best is None or rank > best[0]:
+                best = (rank, rule, match)
+    if best is None:
+        return None
+    _, rule, match = best
+    host, forwarded = "", path
+    for flt in rule.get("filters", []):
+        rewrite = flt.get("urlRewrite", {})
+        host = rewrite.get("hostname", host)
+        if rewrite.get("path", {}).get("type") == "ReplacePrefixMatch":
+            assert match["path"]["type"] == "PathPrefix", "ReplacePrefixMatch needs a PathPrefix match"
+            prefix = match["path"]["value"].rstrip("/")
+            forwarded = rewrite["path"]["replacePrefixMatch"] + path[len(prefix) :]
+    return rule["backendRefs"][0]["name"], host, forwarded
+
+
+def reached_function(platform: str, route: Doc, method: str, path: str) -> tuple[str, str] | None:
+    """(function, path the function sees) behind each platform's way of reaching its functions."""
+    target = route_target(route, method, path)
+    if target is None:
+        return None
+    backend, host, forwarded = target
+    if platform == "knative":  # Kourier's internal gateway routes on the rewritten Host
+        assert backend == "kourier-internal"
+        return host.removesuffix(".billing.svc.cluster.local"), forwarded
+    if platform == "openfaas":  # the OpenFaaS gateway strips /function/<name>
+        assert backend == "gateway"
+        name = forwarded.split("/")[2] if forwarded.startswith("/function/") else ""
+        return name, forwarded.removeprefix(f"/function/{name}")
+    return backend, forwarded
+
+
+def public_route(platform: str) -> Doc:
+    [route] = [d for d in platform_docs(platform) if d["kind"] == "HTTPRoute"]
+    return route
+
+
+def route_problems(platform: str, route: Doc) -> list[str]:
+    problems = []
+    for method, path, function in PUBLIC_REQUESTS:
+        reached = reached_function(platform, route, method, path)
+        if reached != (function, path):
+            problems.append(f"{platform}: {method} {path} reaches {reached}, not {function}")
+    return problems
+
+
+def test_every_public_request_is_one_that_its_function_serves_and_every_route_has_one() -> None:
+    for name in HTTP_FUNCTIONS:
+        routes = function_routes(name)
+        assert routes, name
+        requests = [(m, p) for m, p, f in PUBLIC_REQUESTS if f == name]
+        for method, path in requests:
+            assert any(m == method and pattern.search(path) for m, pattern in routes), (name, method, path)
+        for method, pattern in routes:
+            assert any(m == method and pattern.search(p) for m, p in requests), f"{name}: no request for {pattern}"
+
+
+@pytest.mark.parametrize("platform", ["knative", "keda", "openfaas"])
+def test_public_routes_send_every_api_request_to_its_function_with_its_path(platform: str) -> None:
+    assert route_problems(platform, public_route(platform)) == []
+
+
+def test_route_checker_catches_a_missing_or_misdirected_route() -> None:
+    route = public_route("knative")
+    route["spec"]["rules"] = [r for r in route["spec"]["rules"] if "status." not in str(r["filters"])]
+    assert any("/conversations " in p and "None" in p for p in route_problems("knative", route))
+    route = public_route("openfaas")
+    route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] = "/function/send"
+    assert any("/send/overdue" in p for p in route_problems("openfaas", route))
+
+
+def test_the_example_gateway_terminates_tls_for_every_route_and_never_serves_them_plain() -> None:
+    docs = load(GATEWAY_EXAMPLE)
+    [gateway] = [d for d in docs if d["kind"] == "Gateway"]
+    issuers = {d["metadata"]["name"] for d in docs if d["kind"] == "ClusterIssuer"}
+    assert gateway["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] in issuers
+
+    def admits(listener: Doc, namespace: str) -> bool:
+        allowed = listener.get("allowedRoutes", {}).get("namespaces", {"from": "Same"})
+        if allowed["from"] == "Same":
+            return bool(namespace == gateway["metadata"]["namespace"])
+        if allowed["from"] == "All":
+            return True
+        [expression] = allowed["selector"]["matchExpressions"]
+        return bool(expression["key"] == "kubernetes.io/metadata.name" and namespace in expression["values"])
+
+    for platform in ("knative", "keda", "openfaas"):
+        route = public_route(platform)
+        namespace = route["metadata"]["namespace"]
+        assert [(p["name"], p["namespace"]) for p in route["spec"]["parentRefs"]] == [
+            (gateway["metadata"]["name"], gateway["metadata"]["namespace"])
+        ]
+        serving = [
+            listener
+            for listener in gateway["spec"]["listeners"]
+            if admits(listener, namespace) and listener.get("hostname") in route["spec"]["hostnames"]
+        ]
+        assert serving, platform
+        assert all(lst["protocol"] == "HTTPS" and lst["tls"]["certificateRefs"] for lst in serving), platform
+
+
+# ------------------------------------------------------------------------ tests: Jobs, order and bootstrap
+JOB_FILES = {
+    "knative": ("40-migrate-job.yaml", "60-bootstrap-job.yaml"),
+    "keda": ("60-migrate-job.yaml", "80-bootstrap-job.yaml"),
+    "openfaas": ("migrate-job.yaml", "bootstrap-job.yaml"),
+}
+
+
+def job(platform: str, index: int) -> Doc:
+    [doc] = load(DEPLOY / platform / JOB_FILES[platform][index])
+    assert doc["kind"] == "Job"
+    return doc
+
+
+def billing_commands(script: str) -> list[list[str]]:
+    """The ``billing`` command lines of a shell script, shell expansions replaced by a placeholder."""
+    lines = script.replace("\\\n", " ").splitlines()
+    commands = []
+    for line in lines:
+        words = shlex.split(line, comments=True)
+        if words[:1] == ["billing"]:
+            commands.append(["x" if "$" in word else word for word in words[1:]])
+    return commands
+
+
+def env_sources(container: Mapping[str, Any]) -> set[tuple[str, str]]:
+    return {(kind, ref["name"]) for source in container.get("envFrom", []) for kind, ref in source.items()}
+
+
+def bootstrap_problems(doc: Doc, secret_keys: set[str]) -> list[str]:
+    """The bootstrap Job creates a tenant, an instance and a key, each --if-missing, with every secret
+    taken by variable name from the Secret billing-bootstrap, as the real CLI parses the commands."""
+    [container] = pod_spec(doc)["containers"]
+    problems = []
+    if not {("secretRef", "billing-secrets"), ("secretRef", "billing-bootstrap")} <= env_sources(container):
+        problems.append("the container does not read billing-secrets and billing-bootstrap")
+    script = container["args"][0] if container["command"][0] == "sh" else shlex.join(container["command"])
+    parsed = {}
+    for argv in billing_commands(script):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:
+            problems.append(f"the CLI refuses: billing {shlex.join(argv)}")
+            continue
+        parsed[f"{args.command} {args.sub}"] = args
+    if set(parsed) != {"tenant create", "instance add", "apikey create"}:
+        problems.append(f"commands: {sorted(parsed)}")
+    for name, args in parsed.items():
+        if not args.if_missing:
+            problems.append(f"{name} without --if-missing: a second run would fail")
+    instance, key = parsed.get("instance add"), parsed.get("apikey create")
+    if instance is not None and (instance.api_key or instance.webhook_secret):
+        problems.append("instance add takes a secret on its command line")
+    secrets = [getattr(instance, "api_key_from_env", ""), getattr(instance, "webhook_secret_from_env", "")]
+    secrets.append(getattr(key, "key_from_env", ""))
+    if not all(secrets):
+        problems.append("a secret is not taken from the environment by name")
+    optional = set(re.findall(r"\$\{(\w+):-", script))  # ${VAR:-default}
+    required = {*re.findall(r"\$\{?(\w+)", script), *filter(None, secrets)} - optional
+    problems += [f"{name} is not a key of the Secret billing-bootstrap" for name in sorted(required - secret_keys)]
+    return problems
+
+
+def bootstrap_secret_keys() -> set[str]:
+    docs = [
+        d for d in load(DEPLOY / "knative" / "02-secret.example.yaml") if d["metadata"]["name"] == "billing-bootstrap"
+    ]
+    keda = [d for d in load(DEPLOY / "keda" / "02-secret.example.yaml") if d["metadata"]["name"] == "billing-bootstrap"]
+    assert docs == keda
+    return set(docs[0]["stringData"])
+
+
+@pytest.mark.parametrize("platform", ["knative", "keda", "openfaas"])
+def test_the_bootstrap_job_creates_the_first_tenant_idempotently_from_a_secret(platform: str) -> None:
+    assert bootstrap_problems(job(platform, 1), bootstrap_secret_keys()) == []
+
+
+def test_bootstrap_checker_catches_a_secret_on_the_command_line_and_a_second_run_that_fails() -> None:
+    keys = bootstrap_secret_keys()
+    doc = job("knative", 1)
+    container = pod_spec(doc)["containers"][0]
+    container["args"][0] = container["args"][0].replace(
+        "--api-key-from-env BOOTSTRAP_GATEWAY_API_KEY", '--api-key "$BOOTSTRAP_GATEWAY_API_KEY"'
+    )
+    assert any("command line" in p for p in bootstrap_problems(doc, keys))
+    doc = job("knative", 1)
+    container = pod_spec(doc)["containers"][0]
+    container["args"][0] = container["args"][0].replace('"$BOOTSTRAP_TENANT" --if-missing', '"$BOOTSTRAP_TENANT"')
+    assert bootstrap_problems(doc, keys) == ["tenant create without --if-missing: a second run would fail"]
+    doc = job("knative", 1)
+    pod_spec(doc)["containers"][0]["args"][0] += "billing apikey create --tenant t --name k --key-from-env KEY --typo\n"
+    assert any("CLI refuses" in p for p in bootstrap_problems(doc, keys))
+    assert any("BOOTSTRAP_TENANT" in p for p in bootstrap_problems(job("keda", 1), keys - {"BOOTSTRAP_TENANT"}))
+
+
+@pytest.mark.parametrize("platform", ["knative", "keda", "openfaas"])
+def test_migration_jobs_wait_for_postgres_and_rabbitmq_before_migrating(platform: str) -> None:
+    spec = pod_spec(job(platform, 0))
+    waits = spec.get("initContainers", [])
+    assert [c["command"][:2] for c in waits] == [["billing", "wait"]]
+    [wait] = waits
+    args = build_parser().parse_args(wait["command"][1:])
+    # within the Job's deadline, with room left for the migration itself
+    assert args.timeout + 120 <= job(platform, 0)["spec"]["activeDeadlineSeconds"]
+    [migrate] = spec["containers"]
+    assert env_sources(wait) == env_sources(migrate), "the same URLs as the migration"
+    assert wait.get("env") == migrate.get("env")
 
 
 def test_openfaas_sweeper_ticks_come_from_the_connector_which_calls_the_gateway() -> None:
@@ -597,7 +860,6 @@ def test_every_dependency_is_pinned_above_the_known_vulnerable_releases() -> Non
         version = tuple(int(part) for part in pins[name].split(".")[:3])
         assert version >= floor, f"{name} {pins[name]} is below {floor}"
     assert "aiohttp" not in " ".join(project["dependencies"])  # the simulator's, not the functions'
-
 
 
 @pytest.mark.parametrize(

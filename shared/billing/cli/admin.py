@@ -4,10 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
-from billing.cli.common import UsageError, csv_list, emit, in_session, iso_date, iso_time, positive
-from billing.errors import BillingError
+from billing.cli.common import (
+    UsageError,
+    csv_list,
+    emit,
+    in_session,
+    iso_date,
+    iso_time,
+    positive,
+    secret_from_env,
+)
+from billing.crypto import API_KEY_PREFIX_LEN
+from billing.errors import BillingError, ConflictError
+
+# Where the gateway posts an instance's events (the webhook function's route); printed by ``instance add``
+# because the gateway's webhook URL needs the instance's id.
+WEBHOOK_PATH = "/api/v1/billing/webhook/evolution/{instance_id}"
+# An API key of our own format (``bk_<prefix>_<secret>``) with at least as much randomness as we generate.
+API_KEY_FORMAT = re.compile(rf"bk_[0-9a-f]{{{API_KEY_PREFIX_LEN}}}_[A-Za-z0-9_-]{{32,}}")
+
+
+def _created(args: argparse.Namespace, answer: dict[str, Any], *, created: bool = True) -> dict[str, Any]:
+    """With ``--if-missing`` the answer says whether this run created the object."""
+    return {**answer, "created": created} if args.if_missing else answer
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -19,9 +41,16 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_create(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from billing.db.models import Tenant
     from billing.services import admin
 
     def work(session: Any) -> dict[str, Any]:
+        if args.if_missing:
+            existing = session.exec(select(Tenant).where(Tenant.name == args.name)).first()
+            if existing is not None:  # left as it is: `billing config set` changes a tenant
+                return _created(args, admin.public_dict(existing), created=False)
         tenant = admin.create_tenant(
             args.name,
             session=session,
@@ -31,39 +60,86 @@ def cmd_tenant_create(args: argparse.Namespace) -> int:
             subdivision=args.subdivision,
             locale=args.locale,
         )
-        return admin.public_dict(tenant)
+        return _created(args, admin.public_dict(tenant))
 
     emit(in_session(work))
     return 0
 
 
 def cmd_instance_add(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
     from billing.config import get_settings
+    from billing.db.models import WhatsAppInstance
     from billing.services import admin
 
     secret = get_settings().billing_secret_key.get_secret_value()
+    api_key = secret_from_env(args.api_key_from_env) if args.api_key_from_env else args.api_key
+    given_secret = (
+        secret_from_env(args.webhook_secret_from_env) if args.webhook_secret_from_env else args.webhook_secret
+    )
+    webhook_secret = given_secret or admin.new_webhook_secret()
 
-    webhook_secret = args.webhook_secret or admin.new_webhook_secret()
+    def answer(inst: WhatsAppInstance) -> dict[str, Any]:
+        return {**admin.public_dict(inst), "webhook_path": WEBHOOK_PATH.format(instance_id=inst.id)}
 
     def work(session: Any) -> dict[str, Any]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
+        if args.if_missing:
+            existing = session.exec(
+                select(WhatsAppInstance).where(
+                    WhatsAppInstance.tenant_id == tenant.id, WhatsAppInstance.name == args.name
+                )
+            ).first()
+            if existing is not None:
+                _refuse_a_different_instance(existing, args, api_key=api_key, webhook_secret=given_secret, key=secret)
+                return _created(args, answer(existing), created=False)
         inst = admin.add_instance(
             tenant,
             session=session,
             name=args.name,
             url=args.url,
-            api_key=args.api_key,
+            api_key=api_key,
             secret_key=secret,
             default=args.default,
             gateway_instance=args.gateway_instance,
             api_version=args.api_version,
             webhook_secret=webhook_secret,
         )
-        # Shown once (only its hash is stored): configure it as the gateway's webhook header now.
-        return {**admin.public_dict(inst), "webhook_secret": webhook_secret}
+        # A generated secret is shown once (only its hash is stored): configure it as the gateway's webhook
+        # header now. One read from the environment is the operator's own and is never printed.
+        shown = {} if args.webhook_secret_from_env else {"webhook_secret": webhook_secret}
+        return _created(args, {**answer(inst), **shown})
 
     emit(in_session(work))
     return 0
+
+
+def _refuse_a_different_instance(
+    inst: Any, args: argparse.Namespace, *, api_key: str, webhook_secret: str | None, key: str
+) -> None:
+    """``--if-missing`` keeps an existing instance only when it is the one asked for: a changed URL, key or
+    secret would otherwise be reported as done while the gateway keeps failing. Names, never values."""
+    from billing.crypto import decrypt_secret, hash_webhook_secret
+
+    different = [
+        name
+        for name, same in (
+            ("URL", inst.gateway_url == args.url.rstrip("/")),
+            ("gateway instance", inst.gateway_instance == (args.gateway_instance or args.name)),
+            ("API key", decrypt_secret(inst.api_key_encrypted, secret_key=key) == api_key),
+            (
+                "webhook secret",
+                webhook_secret is None or inst.webhook_secret_hash == hash_webhook_secret(webhook_secret),
+            ),
+        )
+        if not same
+    ]
+    if different:
+        raise ConflictError(
+            f"instance {inst.name!r} exists with a different {', '.join(different)}: "
+            "change it with `billing instance update` or correct what was given, then run this again"
+        )
 
 
 def cmd_instance_update(args: argparse.Namespace) -> int:
@@ -108,10 +184,27 @@ def cmd_instance_update(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
+    from sqlmodel import select
+
+    from billing.db.models import ApiKey
     from billing.services import admin
+
+    given = secret_from_env(args.key_from_env) if args.key_from_env else None
+    if given is not None and not API_KEY_FORMAT.fullmatch(given):
+        raise UsageError(
+            f"{args.key_from_env} is not an API key of the form bk_<{API_KEY_PREFIX_LEN} hex digits>_<32+ "
+            "characters of A-Z a-z 0-9 _ ->; deploy/README.md shows how to generate one"
+        )
 
     def work(session: Any) -> dict[str, Any]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
+        if args.if_missing:
+            existing = session.exec(
+                select(ApiKey).where(ApiKey.tenant_id == tenant.id, ApiKey.name == args.name)
+            ).first()
+            if existing is not None:
+                _refuse_an_unusable_key(existing, given)
+                return _created(args, admin.public_dict(existing), created=False)
         key, plaintext = admin.create_api_key(
             tenant,
             session=session,
@@ -122,10 +215,40 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit,
             read_only=args.read_only,
         )
-        return {**admin.public_dict(key), "key": plaintext}
+        if given is None:
+            return _created(args, {**admin.public_dict(key), "key": plaintext})  # generated: shown once
+        _adopt_key(key, given, session=session)
+        return _created(args, admin.public_dict(key))
 
     emit(in_session(work))
     return 0
+
+
+def _refuse_an_unusable_key(key: Any, given: str | None) -> None:
+    """An existing key is kept only if it still works and, when the value was given, is that value."""
+    from billing.crypto import verify_api_key
+
+    if not key.active:
+        raise ConflictError(f"API key {key.name!r} exists but was revoked: create the new one under another name")
+    if given is not None and not verify_api_key(given, key.key_hash):
+        raise ConflictError(
+            f"API key {key.name!r} exists with another value: revoke it and create the new one under another name"
+        )
+
+
+def _adopt_key(key: Any, given: str, *, session: Any) -> None:
+    """Make the new row stand for the operator's key instead of the generated one, which nobody saw."""
+    from sqlmodel import select
+
+    from billing.crypto import hash_api_key, split_api_key
+    from billing.db.models import ApiKey
+
+    prefix = split_api_key(given)
+    if session.exec(select(ApiKey.id).where(ApiKey.prefix == prefix, ApiKey.id != key.id)).first() is not None:
+        raise ConflictError("another API key already starts with this one's prefix: generate a new key")
+    key.prefix, key.key_hash = prefix, hash_api_key(given)
+    session.add(key)
+    session.flush()
 
 
 def cmd_apikey_revoke(args: argparse.Namespace) -> int:
@@ -235,6 +358,9 @@ def cmd_secrets_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+IF_MISSING_HELP = 'when one of that name exists, leave it unchanged and print it with "created": false'
+
+
 def register(sub: Any) -> None:
 
     secrets = sub.add_parser("secrets", help="secrets at rest").add_subparsers(dest="sub", required=True)
@@ -256,6 +382,7 @@ def register(sub: Any) -> None:
     tc.add_argument("--country", default="BR")
     tc.add_argument("--subdivision")
     tc.add_argument("--locale", default="pt_BR")
+    tc.add_argument("--if-missing", action="store_true", help=IF_MISSING_HELP)
     tc.set_defaults(handler=cmd_tenant_create)
 
     instance = sub.add_parser("instance").add_subparsers(dest="sub", required=True)
@@ -263,13 +390,24 @@ def register(sub: Any) -> None:
     ia.add_argument("--tenant", required=True)
     ia.add_argument("--name", required=True)
     ia.add_argument("--url", required=True)
-    ia.add_argument("--api-key", required=True)
+    gateway_key = ia.add_mutually_exclusive_group(required=True)
+    gateway_key.add_argument("--api-key")
+    gateway_key.add_argument("--api-key-from-env", metavar="VAR", help="read the gateway's API key from $VAR")
     ia.add_argument("--default", action="store_true")
     ia.add_argument("--gateway-instance", help="the instance name at the gateway, if not --name")
     ia.add_argument("--api-version", default="v2", choices=["v1", "v2"])
-    ia.add_argument(
+    webhook_secret = ia.add_mutually_exclusive_group()
+    webhook_secret.add_argument(
         "--webhook-secret",
         help="secret the gateway sends in the webhook header (32+ characters; default: generated, shown once)",
+    )
+    webhook_secret.add_argument(
+        "--webhook-secret-from-env", metavar="VAR", help="read the webhook secret from $VAR (not printed)"
+    )
+    ia.add_argument(
+        "--if-missing",
+        action="store_true",
+        help=IF_MISSING_HELP + "; an existing one with another URL, key or webhook secret is an error",
     )
     ia.set_defaults(handler=cmd_instance_add)
     iu = instance.add_parser("update", help="change an instance's URL, API key or webhook secret")
@@ -291,6 +429,16 @@ def register(sub: Any) -> None:
     kc.add_argument("--expires", type=iso_date, help="last day of use (YYYY-MM-DD, to its end in the tenant's zone)")
     kc.add_argument("--read-only", action="store_true", help="may read queue status, not send or control")
     kc.add_argument("--rate-limit", type=positive, help="requests per minute")
+    kc.add_argument(
+        "--key-from-env",
+        metavar="VAR",
+        help="use the key in $VAR (bk_<8 hex>_<32+ characters>) instead of generating one; it is not printed",
+    )
+    kc.add_argument(
+        "--if-missing",
+        action="store_true",
+        help=IF_MISSING_HELP + "; an existing one that is revoked or is not the key in --key-from-env is an error",
+    )
     kc.set_defaults(handler=cmd_apikey_create)
     kr = apikey.add_parser("revoke")
     kr.add_argument("--tenant", required=True)

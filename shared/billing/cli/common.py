@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date, time
@@ -15,6 +16,24 @@ Handler = Callable[[argparse.Namespace], int]
 
 class UsageError(Exception):
     """A one-line complaint about the command's arguments."""
+
+
+PLACEHOLDER = "CHANGE-ME"  # what the example Secrets hold until someone fills them in
+
+
+def secret_from_env(variable: str) -> str:
+    """The value of the environment variable an option names (``--key-from-env VAR``).
+
+    A Job gets its secrets from a Kubernetes Secret as environment variables; naming the variable keeps
+    the value out of the command line, the pod spec and the shell history. These are the command's
+    arguments, not settings, so they are read here rather than by ``billing.config``. The value is never
+    repeated in an error."""
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        raise UsageError(f"{variable} is not set or empty")
+    if PLACEHOLDER.lower() in value.lower().replace("_", "-"):  # the same test as the settings'
+        raise UsageError(f"{variable} still holds the example's {PLACEHOLDER} placeholder")
+    return value
 
 
 def emit(obj: Any) -> None:

@@ -1,11 +1,18 @@
-"""Long-running ``billing`` sub-commands: dev, connector, sim-gateway; and the broker topology."""
+"""Long-running ``billing`` sub-commands: dev, connector, sim-gateway; the broker topology; and ``wait``,
+which holds a Job until PostgreSQL and RabbitMQ answer."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from billing.cli.common import UsageError, emit, positive
+
+if TYPE_CHECKING:
+    import pika
+
+logger = logging.getLogger(__name__)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -48,26 +55,78 @@ def cmd_sim_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_broker_declare(args: argparse.Namespace) -> int:
-    """Declare the queues, dead-letter queues and exchange (platform sources expect them to exist)."""
+def _broker_connection(url: str) -> pika.BlockingConnection:
     import pika
 
+    from billing.errors import BrokerUnavailableError
+
+    try:
+        return pika.BlockingConnection(pika.URLParameters(url))
+    except (pika.exceptions.AMQPError, OSError) as exc:  # OSError: a host name that does not resolve (yet)
+        raise BrokerUnavailableError(f"cannot reach RabbitMQ: {type(exc).__name__}") from exc
+
+
+def cmd_broker_declare(args: argparse.Namespace) -> int:
+    """Declare the queues, dead-letter queues and exchange (platform sources expect them to exist)."""
     from billing.adapters.topology import declare_topology
     from billing.config import get_settings
-    from billing.errors import BrokerUnavailableError
 
     settings = get_settings()
     if not settings.rabbitmq_url:
         raise UsageError("RABBITMQ_URL is not set")
-    try:
-        connection = pika.BlockingConnection(pika.URLParameters(settings.rabbitmq_url))
-    except pika.exceptions.AMQPError as exc:
-        raise BrokerUnavailableError(f"cannot reach RabbitMQ: {type(exc).__name__}") from exc
+    connection = _broker_connection(settings.rabbitmq_url)
     try:
         names = declare_topology(connection.channel(), settings.broker_queue_prefix)
     finally:
         connection.close()
     emit({"declared": [*names.work, *(names.dead_letter(q) for q in names.work)]})
+    return 0
+
+
+def _database_answers() -> None:
+    import sqlalchemy as sa
+
+    from billing.db.engine import core_connection
+
+    with core_connection() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def _broker_answers() -> None:
+    from billing.config import get_settings
+
+    _broker_connection(str(get_settings().rabbitmq_url)).close()
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    """Wait until PostgreSQL answers a query and RabbitMQ accepts a connection (unless RABBITMQ_URL is empty).
+
+    The first step of the Jobs: started together with (or before) the database and the broker, they wait
+    instead of failing. Each is tried every ``--interval`` seconds; after ``--timeout`` the last error is
+    the answer (exit 1, without the password)."""
+    import time
+
+    from billing.config import get_settings
+    from billing.errors import BrokerUnavailableError, DatabaseUnavailableError
+
+    started = time.monotonic()
+    deadline = started + args.timeout
+    checks = {"database": _database_answers}
+    answer = {"database": "waiting", "broker": "not configured"}
+    if get_settings().rabbitmq_url:
+        checks["broker"] = _broker_answers
+    for name, answers in checks.items():
+        while True:
+            try:
+                answers()
+                break
+            except (DatabaseUnavailableError, BrokerUnavailableError) as exc:
+                if time.monotonic() + args.interval > deadline:
+                    raise
+                logger.info("waiting for the %s: %s", name, exc, extra={"action": "wait.retry"})
+                time.sleep(args.interval)
+        answer[name] = "ready"
+    emit({**answer, "waited_s": round(time.monotonic() - started, 1)})
     return 0
 
 
@@ -91,6 +150,11 @@ def register(sub: Any) -> None:
         "--tick-interval", type=positive, help="send the sweeper a cron tick every N seconds (OpenFaaS: 60)"
     )
     conn.set_defaults(handler=cmd_connector)
+
+    wait = sub.add_parser("wait", help="wait until PostgreSQL and RabbitMQ (unless RABBITMQ_URL is empty) answer")
+    wait.add_argument("--timeout", type=positive, default=300, help="seconds before giving up (exit 1)")
+    wait.add_argument("--interval", type=float, default=2.0, help="seconds between tries")
+    wait.set_defaults(handler=cmd_wait)
 
     broker = sub.add_parser("broker", help="RabbitMQ topology").add_subparsers(dest="sub", required=True)
     declare = broker.add_parser("declare", help="declare every queue, dead-letter queue and exchange")
