@@ -412,3 +412,29 @@ class WebhookReceipt(SQLModel, table=True):
     provider_message_id: str = Field(max_length=128)
     status: str = Field(max_length=20)
     received_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True, index=True))
+
+
+class BillingEvent(SQLModel, table=True):
+    """One state change that matters to an ERP or a screen (the outbox of the real-time channels).
+
+    Written by triggers in the transaction of the change itself (migration 0019), so an event exists if
+    and only if its change committed. ``id`` is insertion order; ``seq`` is the public event id, given in
+    commit order by ``billing_sequence_events()`` once the row is visible, so a reader that resumes after
+    ``seq`` N can never miss an event that committed late with a lower ``id``."""
+
+    __tablename__ = "billing_events"
+    __table_args__ = (
+        sa.Index("ix_event_tenant_seq", "tenant_id", "seq"),
+        sa.Index("ix_event_queue_seq", "queue_id", "seq"),
+        sa.Index("ix_event_seq", "seq", unique=True),
+        sa.Index("ix_event_unsequenced", "id", postgresql_where=sa.text("seq IS NULL")),
+    )
+    id: int | None = Field(
+        default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), primary_key=True)
+    )
+    seq: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, nullable=True))
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    type: str = Field(max_length=40)
+    queue_id: uuid.UUID | None = Field(default=None)
+    occurred_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))
+    data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
