@@ -128,6 +128,15 @@ class TemplateTooLongError(TemplateError):
     """A template could never render within the message size limit."""
 
 
+class MalformedApiKeyError(ValidationFailedError):
+    """A given API key is not of our ``bk_<prefix>_<secret>`` format. ``reason`` completes a sentence about
+    where the key came from: a door may name its source (the CLI, the environment variable), never the key."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the given key {reason}")
+        self.reason = reason
+
+
 class MalformedRequestError(ValidationFailedError):
     """The request body cannot be parsed at all (400)."""
 

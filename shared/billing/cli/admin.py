@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from typing import Any
 
 from billing.cli.common import (
@@ -17,17 +16,14 @@ from billing.cli.common import (
     positive,
     secret_from_env,
 )
-from billing.crypto import API_KEY_PREFIX_LEN
-from billing.errors import BillingError, ConflictError
+from billing.errors import BillingError, MalformedApiKeyError
 
 # Where the gateway posts an instance's events (the webhook function's route); printed by ``instance add``
 # because the gateway's webhook URL needs the instance's id.
 WEBHOOK_PATH = "/api/v1/billing/webhook/evolution/{instance_id}"
-# An API key of our own format (``bk_<prefix>_<secret>``) with at least as much randomness as we generate.
-API_KEY_FORMAT = re.compile(rf"bk_[0-9a-f]{{{API_KEY_PREFIX_LEN}}}_[A-Za-z0-9_-]{{32,}}")
 
 
-def _created(args: argparse.Namespace, answer: dict[str, Any], *, created: bool = True) -> dict[str, Any]:
+def _created(args: argparse.Namespace, answer: dict[str, Any], *, created: bool) -> dict[str, Any]:
     """With ``--if-missing`` the answer says whether this run created the object."""
     return {**answer, "created": created} if args.if_missing else answer
 
@@ -41,105 +37,64 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_tenant_create(args: argparse.Namespace) -> int:
-    from sqlmodel import select
-
-    from billing.db.models import Tenant
     from billing.services import admin
 
+    options: dict[str, Any] = {
+        "display_name": args.display_name,
+        "timezone": args.timezone,
+        "country": args.country,
+        "subdivision": args.subdivision,
+        "locale": args.locale,
+    }
+
     def work(session: Any) -> dict[str, Any]:
-        if args.if_missing:
-            existing = session.exec(select(Tenant).where(Tenant.name == args.name)).first()
-            if existing is not None:  # left as it is: `billing config set` changes a tenant
-                return _created(args, admin.public_dict(existing), created=False)
-        tenant = admin.create_tenant(
-            args.name,
-            session=session,
-            display_name=args.display_name,
-            timezone=args.timezone,
-            country=args.country,
-            subdivision=args.subdivision,
-            locale=args.locale,
-        )
-        return _created(args, admin.public_dict(tenant))
+        if args.if_missing:  # an existing one is left as it is: `billing config set` changes a tenant
+            tenant, created = admin.ensure_tenant(args.name, session=session, **options)
+        else:
+            tenant, created = admin.create_tenant(args.name, session=session, **options), True
+        return _created(args, admin.public_dict(tenant), created=created)
 
     emit(in_session(work))
     return 0
 
 
 def cmd_instance_add(args: argparse.Namespace) -> int:
-    from sqlmodel import select
-
     from billing.config import get_settings
-    from billing.db.models import WhatsAppInstance
     from billing.services import admin
 
-    secret = get_settings().billing_secret_key.get_secret_value()
     api_key = secret_from_env(args.api_key_from_env) if args.api_key_from_env else args.api_key
     given_secret = (
         secret_from_env(args.webhook_secret_from_env) if args.webhook_secret_from_env else args.webhook_secret
     )
-    webhook_secret = given_secret or admin.new_webhook_secret()
-
-    def answer(inst: WhatsAppInstance) -> dict[str, Any]:
-        return {**admin.public_dict(inst), "webhook_path": WEBHOOK_PATH.format(instance_id=inst.id)}
+    options: dict[str, Any] = {
+        "name": args.name,
+        "url": args.url,
+        "api_key": api_key,
+        "secret_key": get_settings().billing_secret_key.get_secret_value(),
+        "default": args.default,
+        "gateway_instance": args.gateway_instance,
+        "api_version": args.api_version,
+    }
 
     def work(session: Any) -> dict[str, Any]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
-        if args.if_missing:
-            existing = session.exec(
-                select(WhatsAppInstance).where(
-                    WhatsAppInstance.tenant_id == tenant.id, WhatsAppInstance.name == args.name
-                )
-            ).first()
-            if existing is not None:
-                _refuse_a_different_instance(existing, args, api_key=api_key, webhook_secret=given_secret, key=secret)
-                return _created(args, answer(existing), created=False)
-        inst = admin.add_instance(
-            tenant,
-            session=session,
-            name=args.name,
-            url=args.url,
-            api_key=api_key,
-            secret_key=secret,
-            default=args.default,
-            gateway_instance=args.gateway_instance,
-            api_version=args.api_version,
-            webhook_secret=webhook_secret,
-        )
+        if args.if_missing:  # an existing one that is not the one asked for is refused
+            inst, created, webhook_secret = admin.ensure_instance(
+                tenant, session=session, webhook_secret=given_secret, **options
+            )
+        else:
+            webhook_secret = given_secret or admin.new_webhook_secret()
+            inst = admin.add_instance(tenant, session=session, webhook_secret=webhook_secret, **options)
+            created = True
+        answer = {**admin.public_dict(inst), "webhook_path": WEBHOOK_PATH.format(instance_id=inst.id)}
         # A generated secret is shown once (only its hash is stored): configure it as the gateway's webhook
         # header now. One read from the environment is the operator's own and is never printed.
-        shown = {} if args.webhook_secret_from_env else {"webhook_secret": webhook_secret}
-        return _created(args, {**answer(inst), **shown})
+        if created and not args.webhook_secret_from_env:
+            answer["webhook_secret"] = webhook_secret
+        return _created(args, answer, created=created)
 
     emit(in_session(work))
     return 0
-
-
-def _refuse_a_different_instance(
-    inst: Any, args: argparse.Namespace, *, api_key: str, webhook_secret: str | None, key: str
-) -> None:
-    """``--if-missing`` keeps an existing instance only when it is the one asked for: a changed URL, key or
-    secret would otherwise be reported as done while the gateway keeps failing. Names, never values."""
-    from billing.crypto import decrypt_secret, hash_webhook_secret
-
-    different = [
-        name
-        for name, same in (
-            ("URL", inst.gateway_url == args.url.rstrip("/")),
-            ("gateway instance", inst.gateway_instance == (args.gateway_instance or args.name)),
-            ("API key", decrypt_secret(inst.api_key_encrypted, secret_key=key) == api_key),
-            (
-                "webhook secret",
-                webhook_secret is None or inst.webhook_secret_hash == hash_webhook_secret(webhook_secret),
-            ),
-        )
-        if not same
-    ]
-    if different:
-        raise ConflictError(
-            f"instance {inst.name!r} exists with a different {', '.join(different)}: "
-            "change it with `billing instance update` or correct what was given, then run this again"
-        )
 
 
 def cmd_instance_update(args: argparse.Namespace) -> int:
@@ -184,71 +139,33 @@ def cmd_instance_update(args: argparse.Namespace) -> int:
 
 
 def cmd_apikey_create(args: argparse.Namespace) -> int:
-    from sqlmodel import select
-
-    from billing.db.models import ApiKey
     from billing.services import admin
 
     given = secret_from_env(args.key_from_env) if args.key_from_env else None
-    if given is not None and not API_KEY_FORMAT.fullmatch(given):
-        raise UsageError(
-            f"{args.key_from_env} is not an API key of the form bk_<{API_KEY_PREFIX_LEN} hex digits>_<32+ "
-            "characters of A-Z a-z 0-9 _ ->; deploy/README.md shows how to generate one"
-        )
+    options: dict[str, Any] = {
+        "name": args.name,
+        "types": csv_list(args.types),
+        "ips": csv_list(args.ips),
+        "expires": args.expires,
+        "rate_limit": args.rate_limit,
+        "read_only": args.read_only,
+        "key": given,
+    }
 
     def work(session: Any) -> dict[str, Any]:
         tenant = admin.resolve_tenant(args.tenant, session=session)
-        if args.if_missing:
-            existing = session.exec(
-                select(ApiKey).where(ApiKey.tenant_id == tenant.id, ApiKey.name == args.name)
-            ).first()
-            if existing is not None:
-                _refuse_an_unusable_key(existing, given)
-                return _created(args, admin.public_dict(existing), created=False)
-        key, plaintext = admin.create_api_key(
-            tenant,
-            session=session,
-            name=args.name,
-            types=csv_list(args.types),
-            ips=csv_list(args.ips),
-            expires=args.expires,
-            rate_limit=args.rate_limit,
-            read_only=args.read_only,
-        )
-        if given is None:
-            return _created(args, {**admin.public_dict(key), "key": plaintext})  # generated: shown once
-        _adopt_key(key, given, session=session)
-        return _created(args, admin.public_dict(key))
+        if args.if_missing:  # an existing one that is revoked or is not the given key is refused
+            key, created, plaintext = admin.ensure_api_key(tenant, session=session, **options)
+        else:
+            (key, plaintext), created = admin.create_api_key(tenant, session=session, **options), True
+        shown = {"key": plaintext} if created and given is None else {}  # generated: shown once
+        return _created(args, {**admin.public_dict(key), **shown}, created=created)
 
-    emit(in_session(work))
+    try:
+        emit(in_session(work))
+    except MalformedApiKeyError as exc:  # which variable held it, never the key
+        raise UsageError(f"{args.key_from_env} {exc.reason}") from exc
     return 0
-
-
-def _refuse_an_unusable_key(key: Any, given: str | None) -> None:
-    """An existing key is kept only if it still works and, when the value was given, is that value."""
-    from billing.crypto import verify_api_key
-
-    if not key.active:
-        raise ConflictError(f"API key {key.name!r} exists but was revoked: create the new one under another name")
-    if given is not None and not verify_api_key(given, key.key_hash):
-        raise ConflictError(
-            f"API key {key.name!r} exists with another value: revoke it and create the new one under another name"
-        )
-
-
-def _adopt_key(key: Any, given: str, *, session: Any) -> None:
-    """Make the new row stand for the operator's key instead of the generated one, which nobody saw."""
-    from sqlmodel import select
-
-    from billing.crypto import hash_api_key, split_api_key
-    from billing.db.models import ApiKey
-
-    prefix = split_api_key(given)
-    if session.exec(select(ApiKey.id).where(ApiKey.prefix == prefix, ApiKey.id != key.id)).first() is not None:
-        raise ConflictError("another API key already starts with this one's prefix: generate a new key")
-    key.prefix, key.key_hash = prefix, hash_api_key(given)
-    session.add(key)
-    session.flush()
 
 
 def cmd_apikey_revoke(args: argparse.Namespace) -> int:

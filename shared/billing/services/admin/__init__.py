@@ -6,8 +6,11 @@ in ``lookups``.
 """
 
 from billing.services.admin.credentials import (
+    Ensured,
     add_instance,
     create_api_key,
+    ensure_api_key,
+    ensure_instance,
     new_webhook_secret,
     remove_instance,
     resume_instance_queues,
@@ -20,6 +23,7 @@ from billing.services.admin.templates import MAX_VARIATIONS, add_template, edit_
 from billing.services.admin.tenants import (
     add_closed_date,
     create_tenant,
+    ensure_tenant,
     public_dict,
     remove_hours,
     set_config,
@@ -28,12 +32,16 @@ from billing.services.admin.tenants import (
 
 __all__ = [
     "MAX_VARIATIONS",
+    "Ensured",
     "add_closed_date",
     "add_instance",
     "add_template",
     "create_api_key",
     "create_tenant",
     "edit_variation",
+    "ensure_api_key",
+    "ensure_instance",
+    "ensure_tenant",
     "get_config",
     "new_webhook_secret",
     "public_dict",

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Generic, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from billing.crypto import encrypt_secret, generate_api_key, hash_webhook_secret
+from billing.crypto import (
+    API_KEY_PREFIX_LEN,
+    decrypt_secret,
+    encrypt_secret,
+    generate_api_key,
+    hash_api_key,
+    hash_webhook_secret,
+    verify_api_key,
+)
 from billing.db.models import ApiKey, Tenant, WhatsAppInstance
 from billing.domain.states import TemplateType
-from billing.errors import ConflictError, NotFoundError, ValidationFailedError
+from billing.errors import ConflictError, MalformedApiKeyError, NotFoundError, ValidationFailedError
 from billing.services.admin.lookups import get_config
 from billing.services.publishing import Claimed
 
 MIN_WEBHOOK_SECRET_CHARS = 32
+# A given API key must be of our own format (``bk_<prefix>_<secret>``) with at least as much randomness as
+# we generate.
+API_KEY_FORMAT = re.compile(rf"bk_(?P<prefix>[0-9a-f]{{{API_KEY_PREFIX_LEN}}})_[A-Za-z0-9_-]{{32,}}")
+
+Row = TypeVar("Row", WhatsAppInstance, ApiKey)
+
+
+class Ensured(NamedTuple, Generic[Row]):
+    """What an ``ensure_*`` use case answers: the row, whether this call created it, and the secret a row
+    it created was made with (webhook secret or API key, given or generated), for the door to show once;
+    None for a row that existed (only a hash of its secret is stored)."""
+
+    row: Row
+    created: bool
+    secret: str | None = None
 
 
 def new_webhook_secret() -> str:
@@ -92,6 +117,63 @@ def add_instance(
     return inst
 
 
+def ensure_instance(
+    tenant: Tenant,
+    *,
+    session: Session,
+    secret_key: str,
+    name: str,
+    url: str,
+    gateway_instance: str | None = None,
+    api_key: str,
+    webhook_secret: str | None = None,
+    **options: Any,
+) -> Ensured[WhatsAppInstance]:
+    """The tenant's instance ``name`` when it is the one asked for, else a new one (``add_instance`` with
+    ``options``; a generated webhook secret when none is given).
+
+    An existing instance is kept only when it is the one asked for: a changed URL, gateway instance, API
+    key or (when given) webhook secret would otherwise be reported as done while the gateway keeps failing,
+    so it is a ConflictError naming the fields, never their values. Nothing of it changes here
+    (``update_instance`` does that)."""
+    inst = session.exec(
+        select(WhatsAppInstance).where(WhatsAppInstance.tenant_id == tenant.id, WhatsAppInstance.name == name)
+    ).first()
+    if inst is None:
+        secret = webhook_secret or new_webhook_secret()
+        inst = add_instance(
+            tenant,
+            session=session,
+            name=name,
+            url=url,
+            api_key=api_key,
+            secret_key=secret_key,
+            gateway_instance=gateway_instance,
+            webhook_secret=secret,
+            **options,
+        )
+        return Ensured(inst, True, secret)
+    different = [
+        field
+        for field, same in (
+            ("URL", inst.gateway_url == url.rstrip("/")),
+            ("gateway instance", inst.gateway_instance == (gateway_instance or name)),
+            ("API key", decrypt_secret(inst.api_key_encrypted, secret_key=secret_key) == api_key),
+            (
+                "webhook secret",
+                webhook_secret is None or inst.webhook_secret_hash == hash_webhook_secret(webhook_secret),
+            ),
+        )
+        if not same
+    ]
+    if different:
+        raise ConflictError(
+            f"instance {inst.name!r} exists with a different {', '.join(different)}: "
+            "change it with `billing instance update` or correct what was given, then run this again"
+        )
+    return Ensured(inst, False)
+
+
 def update_instance(
     inst: WhatsAppInstance,
     *,
@@ -135,6 +217,17 @@ def _parse_cidrs(ips: Sequence[str] | None) -> list[str] | None:
         raise ValidationFailedError(f"invalid CIDR in {list(ips)!r}: {exc}") from exc
 
 
+def _given_key_prefix(key: str) -> str:
+    """The lookup prefix of an API key the operator gives, refused unless it is of our format."""
+    match = API_KEY_FORMAT.fullmatch(key)
+    if match is None:
+        raise MalformedApiKeyError(
+            f"is not an API key of the form bk_<{API_KEY_PREFIX_LEN} hex digits>_<32+ characters of A-Z a-z 0-9 _ ->; "
+            "deploy/README.md shows how to generate one"
+        )
+    return match["prefix"]
+
+
 def create_api_key(
     tenant: Tenant,
     *,
@@ -146,11 +239,14 @@ def create_api_key(
     rate_limit: int | None = None,
     read_only: bool = False,
     now: datetime | None = None,
+    key: str | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext, which is shown once and never stored.
+    """Create a key; returns the row and the plaintext, which is never stored (only its prefix and hash).
 
-    ``expires`` is the last day the key works: it stops at the end of that day in the tenant's time
-    zone (midnight UTC would cut a São Paulo key off at 21:00 the evening before)."""
+    ``key``: the operator's own key (``API_KEY_FORMAT``, a prefix no other key has) instead of a generated
+    one, which the door shows once. ``expires`` is the last day the key works: it stops at the end of that
+    day in the tenant's time zone (midnight UTC would cut a São Paulo key off at 21:00 the evening before)."""
+    given = (key, _given_key_prefix(key)) if key is not None else None  # a malformed key is refused first
     now = now or datetime.now(UTC)
     expires_at = None
     if expires is not None:
@@ -162,8 +258,14 @@ def create_api_key(
         raise ValidationFailedError("rate limit must be a positive number of requests per minute")
     if session.exec(select(ApiKey.id).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first():
         raise ConflictError(f"API key {name!r} already exists for tenant {tenant.name!r}")
-    full, prefix, key_hash = generate_api_key()
-    key = ApiKey(
+    if given is None:
+        full, prefix, key_hash = generate_api_key()
+    else:
+        full, prefix = given
+        if session.exec(select(ApiKey.id).where(ApiKey.prefix == prefix)).first() is not None:
+            raise ConflictError("another API key already starts with this one's prefix: generate a new key")
+        key_hash = hash_api_key(full)
+    row = ApiKey(
         tenant_id=tenant.id,
         name=name,
         prefix=prefix,
@@ -174,9 +276,32 @@ def create_api_key(
         rate_limit_per_minute=rate_limit,
         read_only=read_only,
     )
-    session.add(key)
+    session.add(row)
     session.flush()
-    return key, full
+    return row, full
+
+
+def ensure_api_key(
+    tenant: Tenant, *, session: Session, name: str, key: str | None = None, **options: Any
+) -> Ensured[ApiKey]:
+    """The tenant's API key ``name`` when it still works and, if ``key`` is given, is that key; else a new
+    one (``create_api_key`` with ``key`` and ``options``).
+
+    A key is never overwritten: a revoked one, or one with another value, is a ConflictError (the new key
+    belongs under another name)."""
+    if key is not None:
+        _given_key_prefix(key)  # a malformed key is named as such, not as "another value"
+    existing = session.exec(select(ApiKey).where(ApiKey.tenant_id == tenant.id, ApiKey.name == name)).first()
+    if existing is None:
+        row, plaintext = create_api_key(tenant, session=session, name=name, key=key, **options)
+        return Ensured(row, True, plaintext)
+    if not existing.active:
+        raise ConflictError(f"API key {name!r} exists but was revoked: create the new one under another name")
+    if key is not None and not verify_api_key(key, existing.key_hash):
+        raise ConflictError(
+            f"API key {name!r} exists with another value: revoke it and create the new one under another name"
+        )
+    return Ensured(existing, False)
 
 
 def revoke_api_key(tenant: Tenant, *, session: Session, name: str) -> ApiKey:

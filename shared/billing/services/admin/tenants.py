@@ -89,6 +89,16 @@ def create_tenant(
     return tenant
 
 
+def ensure_tenant(name: str, *, session: Session, **options: Any) -> tuple[Tenant, bool]:
+    """The tenant called ``name`` and whether this call created it (``create_tenant`` with ``options``).
+
+    An existing tenant is left as it is, whatever ``options`` say: ``set_config`` changes a tenant."""
+    existing = session.exec(select(Tenant).where(Tenant.name == name)).first()
+    if existing is not None:
+        return existing, False
+    return create_tenant(name, session=session, **options), True
+
+
 def set_hours(
     tenant: Tenant, *, session: Session, weekdays: Sequence[int], start: time, end: time, add: bool = False
 ) -> list[BusinessHoursWindow]:
