@@ -139,3 +139,17 @@ def test_another_tenants_events_are_never_read(db: Any, world: World, sim: Any) 
     mine = events_of(world.tenant_id)
     assert [e.data["queue_id"] for e in mine] == [str(queue_id)]
     assert len(events_of(other.tenant_id)) == 1
+
+
+def test_the_status_body_names_the_queues_last_event_so_a_poller_can_follow_from_there(db: Any, world: World) -> None:
+    from datetime import UTC, datetime
+
+    from billing.services.queues.status import queue_status
+
+    queue_id = make_queue(db, world, 3)
+    assert queue_status(queue_id, tenant_id=world.tenant_id, session=db, now=datetime.now(UTC)).last_event_id is None
+    assert finish_in_process(queue_id) == "completed"
+    events = events_of(world.tenant_id, queue_id=queue_id)
+    view = queue_status(queue_id, tenant_id=world.tenant_id, session=db, now=datetime.now(UTC))
+    assert view.last_event_id == events[-1].id
+    assert events_of(world.tenant_id, queue_id=queue_id, after=view.last_event_id) == []

@@ -96,6 +96,7 @@ class QueueStatusView:
     next_failures_cursor: str | None = None
     replied: int = 0
     opted_out: int = 0
+    last_event_id: int | None = None
 
 
 @dataclass(frozen=True)

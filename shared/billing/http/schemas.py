@@ -82,6 +82,7 @@ STATUS_EXAMPLE: dict[str, Any] = {
     "read": 251,
     "replied": 12,
     "opted_out": 1,
+    "last_event_id": 48213,
     "progress": 0.424,
     "estimated_completion": "2026-11-29T18:20:00Z",
     "paused_reason": None,
@@ -132,6 +133,11 @@ class StatusResponse(BaseModel):
     read: int = Field(default=0, description="sent contacts whose read receipt arrived")
     replied: int = Field(default=0, description="contacts who wrote back after their reminder")
     opted_out: int = Field(default=0, description="contacts who opted out in answer to their reminder")
+    last_event_id: int | None = Field(
+        default=None,
+        description="the id of the latest event about this queue (null before the first): follow the queue "
+        "from here with `GET /api/v1/billing/events?queue_id=...&after=<last_event_id>` and miss nothing",
+    )
     progress: float = Field(
         ge=0, le=1, description="(`total` - `pending`) / `total`, rounded to 3 places (1.0 for an empty queue)"
     )

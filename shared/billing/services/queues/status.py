@@ -36,7 +36,11 @@ _NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANC
 # One round trip: the queue row, its campaign's external id, and one page of failures (JSON built by
 # Postgres from the partial index ``ix_contact_failed``; one row more than the page says "there is more").
 # The query lives in the function ``billing_queue_status`` (migration 0004) so that its plan is cached.
-_QUEUE = sa.text("SELECT * FROM billing_queue_status(:queue_id, :tenant_id, :after, :limit)")
+# The latest numbered event of the queue comes along in the same statement (an index probe, 0019).
+_QUEUE = sa.text(
+    "SELECT s.*, (SELECT max(e.seq) FROM billing_events e WHERE e.queue_id = :queue_id AND e.seq IS NOT NULL)"
+    " AS last_event_id FROM billing_queue_status(:queue_id, :tenant_id, :after, :limit) AS s"
+)
 
 
 def parse_queue_id(raw: str) -> uuid.UUID:
@@ -133,7 +137,9 @@ def queue_status(
 # The queues of one ERP batch id (at most one per tenant today), each with its status row, in one statement.
 _BY_EXTERNAL_ID = sa.text(
     """
-    SELECT s.* FROM billing_campaigns c
+    SELECT s.*, (SELECT max(e.seq) FROM billing_events e WHERE e.queue_id = q.id AND e.seq IS NOT NULL)
+           AS last_event_id
+      FROM billing_campaigns c
       JOIN billing_queues q ON q.campaign_id = c.id
      CROSS JOIN LATERAL billing_queue_status(q.id, c.tenant_id, -1, :limit) AS s
      WHERE c.tenant_id = :tenant_id AND c.external_id = :external_id
@@ -202,4 +208,5 @@ def build_view(row: Any, *, now: datetime, runtime_of: RuntimeOf) -> QueueStatus
         next_failures_cursor=next_cursor,
         replied=row.replied,
         opted_out=row.opted_out,
+        last_event_id=row.last_event_id,
     )
