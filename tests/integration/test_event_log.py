@@ -42,6 +42,14 @@ def test_a_completed_queue_leaves_started_one_sent_per_contact_and_completed_in_
     assert sorted(e.data["index"] for e in sent) == [0, 1, 2, 3, 4]
     assert {e.data["phone"] for e in sent} == {phone_of(i) for i in range(1, 6)}
     assert all(e.data["queue_id"] == str(queue_id) and e.data["provider_message_id"] for e in sent)
+    external_id = db.execute(
+        sa.text(
+            "SELECT c.external_id FROM billing_campaigns c JOIN billing_queues q ON q.campaign_id = c.id"
+            " WHERE q.id = :q"
+        ),
+        {"q": queue_id},
+    ).scalar_one()
+    assert {e.data["external_id"] for e in events} == {external_id}
     assert [e.id for e in events] == sorted(e.id for e in events) and len({e.id for e in events}) == len(events)
     # Reading after any id gives exactly the rest.
     middle = events[2].id

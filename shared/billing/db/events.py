@@ -16,13 +16,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 CHANNEL = "billing_events"
+NUMBERED_CHANNEL = "billing_events_numbered"
 # The most events one sequencer run numbers; a backlog larger than this takes several runs.
 SEQUENCE_BATCH = 5000
 
 _SEQUENCE = sa.text("SELECT billing_sequence_events(:limit)")
+_NUMBERED = sa.text(f"SELECT pg_notify('{NUMBERED_CHANNEL}', '')")
 _READ = sa.text(
     """
-    SELECT e.seq, e.type, e.occurred_at, e.data FROM billing_events e
+    SELECT e.seq, e.type, e.occurred_at,
+           CASE WHEN e.queue_id IS NULL THEN e.data
+                ELSE e.data || jsonb_build_object('external_id',
+                                  (SELECT cp.external_id FROM billing_queues q
+                                     JOIN billing_campaigns cp ON cp.id = q.campaign_id WHERE q.id = e.queue_id))
+           END AS data
+      FROM billing_events e
      WHERE e.tenant_id = :tenant_id AND e.seq > :after
        AND (CAST(:queue_id AS uuid) IS NULL OR e.queue_id = CAST(:queue_id AS uuid))
        AND (CAST(:types AS text[]) IS NULL OR e.type LIKE ANY (CAST(:types AS text[])))
@@ -44,8 +52,12 @@ class StoredEvent:
 
 
 def sequence(conn: Connection, *, limit: int = SEQUENCE_BATCH) -> int:
-    """Number up to ``limit`` committed events; -1 when another sequencer is at it (commit right after)."""
-    return int(conn.execute(_SEQUENCE, {"limit": limit}).scalar_one())
+    """Number up to ``limit`` committed events; -1 when another sequencer is at it (commit right after).
+    Numbered events wake every listener (``NOTIFY billing_events_numbered``) when this commits."""
+    numbered = int(conn.execute(_SEQUENCE, {"limit": limit}).scalar_one())
+    if numbered > 0:
+        conn.execute(_NUMBERED)
+    return numbered
 
 
 def read_after(
