@@ -39,6 +39,23 @@ def start_simulator() -> tuple[Any, str]:
     raise RuntimeError("simulator did not start")
 
 
+def started(server: Any, port: int, *, what: str, seconds: float = 20.0) -> Any:
+    """``server`` (a Popen) once its ``/healthz`` on ``port`` answers 200; terminated and an error if not."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    server.terminate()
+    raise RuntimeError(f"{what} did not start")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

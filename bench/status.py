@@ -33,9 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import psycopg2
-from _support import free_port, scratch_database
+from _support import free_port, scratch_database, started
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUES = 20
@@ -135,15 +134,7 @@ def start_server(url: str, port: int, threads: int) -> subprocess.Popen[bytes]:
         "--source", str(ROOT / "functions/status/main.py"), "--target", "status", "--port", str(port),
     ]  # fmt: skip
     server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    server.terminate()
-    raise RuntimeError("the status function did not start")
+    return started(server, port, what="the status function")  # type: ignore[no-any-return]
 
 
 class _Connection:
@@ -231,10 +222,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--contacts", type=int, default=1_000_000)
-    parser.add_argument("--replicas", type=int, default=os.cpu_count() or 1,
-                        help="function processes, as pods of one gunicorn worker each (default: one per CPU)")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="gunicorn threads per replica (more adds interpreter-lock contention on few cores)")
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="function processes, as pods of one gunicorn worker each (default: one per CPU)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="gunicorn threads per replica (more adds interpreter-lock contention on few cores)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--json", action="store_true", help="print only the JSON figures")
     args = parser.parse_args()

@@ -42,10 +42,12 @@ def _admin_exec(*statements: str) -> None:
 
 def _reset_caches() -> None:
     from billing.adapters.broker import reset_publisher
+    from billing.bootstrap import reset_event_listeners
     from billing.config import reset_settings_cache
     from billing.db.engine import dispose_engine
     from billing.services.tenants import forget_tenant
 
+    reset_event_listeners()
     dispose_engine()
     reset_settings_cache()
     reset_publisher()  # a cached publisher would keep the previous test's queue names

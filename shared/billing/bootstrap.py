@@ -8,6 +8,7 @@ start.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,8 +17,10 @@ from billing.errors import BrokerUnavailableError, ConfigurationError
 
 if TYPE_CHECKING:
     from billing.adapters.broker import Publisher, Token
+    from billing.adapters.event_listener import EventListener
     from billing.config import Settings
     from billing.domain.gateway import Gateway, GatewayInstance
+    from billing.domain.webhooks import WebhookPoster
 
 GatewayFactory = Callable[["GatewayInstance", "Settings"], "Gateway"]
 """How a use case gets the gateway of an instance: ``bootstrap.gateway_for``, or a fake in tests."""
@@ -55,6 +58,14 @@ def publisher_or_deferred() -> Publisher:
     return optional_publisher() or _NoBroker()
 
 
+class _CurrentPublisher:
+    """Publishes through whichever publisher is installed when a token goes out (a long-lived listener
+    may be built before ``billing dev`` installs its in-process one)."""
+
+    def publish(self, queue: str, token: Token, *, priority: int = 0) -> None:
+        publisher_or_deferred().publish(queue, token, priority=priority)
+
+
 def gateway_for(instance: GatewayInstance, settings: Settings | None = None) -> Gateway:
     """The pooled Evolution client of ``instance`` (its API key decrypted here, never logged).
 
@@ -78,3 +89,57 @@ def gateway_for(instance: GatewayInstance, settings: Settings | None = None) -> 
             typing_delay_ms=settings.gateway_typing_delay_ms,
         )
     )
+
+
+_listeners: dict[str, EventListener] = {}  # by database: one per process in production
+_listeners_lock = threading.Lock()
+
+
+def event_listener(settings: Settings | None = None, *, wake_deliverer: bool = False) -> EventListener:
+    """The process's one LISTEN connection on the configured database, started on first use: it numbers
+    new events and wakes whoever waits for them (event streams, ``billing queue watch``). With
+    ``wake_deliverer`` (the events server, ``billing dev``: whoever creates it first decides), events it
+    numbers also wake the ERP webhook deliverer at once, at most one token a second."""
+    from sqlalchemy.engine import make_url
+
+    from billing.adapters.event_listener import EventListener
+    from billing.config import get_settings
+    from billing.db.engine import get_engine, sqlalchemy_url
+    from billing.services.events.log import sequence_pending
+
+    settings = settings or get_settings()
+    dsn = make_url(sqlalchemy_url(settings.database_url)).set(drivername="postgresql")
+    key = dsn.render_as_string(hide_password=False)
+    with _listeners_lock:
+        found = _listeners.get(key)
+        if found is None:
+            on_numbered = None
+            if wake_deliverer:
+                from billing.services.webhooks_out.wake import DelivererWaker
+
+                on_numbered = DelivererWaker(_CurrentPublisher()).wake
+            found = EventListener(
+                key,
+                sequence=lambda: sequence_pending(get_engine()),
+                poll_s=settings.events_poll_s,
+                on_numbered=on_numbered,
+            )
+            found.start()
+            _listeners[key] = found
+        return found
+
+
+def reset_event_listeners() -> None:
+    """Stop every listener (tests that switch databases)."""
+    with _listeners_lock:
+        for found in _listeners.values():
+            found.stop()
+        _listeners.clear()
+
+
+def webhook_poster(settings: Settings | None = None) -> WebhookPoster:
+    """The process's pooled HTTP client for ERP webhooks (``BILLING_WEBHOOK_TIMEOUT_S`` per POST)."""
+    from billing.adapters.outbound_webhooks import get_poster
+    from billing.config import get_settings
+
+    return get_poster(timeout_s=(settings or get_settings()).webhook_timeout_s)

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from billing.errors import ConfigurationError
+from billing.errors import ConfigurationError, InvalidValueError
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/billing"
 DEFAULT_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     # of rate-limiting every client under its proxy's address.
     retired_trusted_proxy_count: str | None = Field(default=None, alias="BILLING_TRUSTED_PROXY_COUNT")
     ip_rate_limit_per_minute: int = Field(default=600, ge=1, alias="BILLING_IP_RATE_LIMIT_PER_MINUTE")
+    # The live event stream (GET /api/v1/billing/events): open streams per API key in one process, the
+    # heartbeat that keeps proxies from closing an idle stream, the longest a stream stays open before
+    # the client is told to reconnect (with Last-Event-ID it misses nothing), and how often a process
+    # looks for events whose notification it missed.
+    events_streams_per_key: int = Field(default=5, ge=1, le=100, alias="BILLING_EVENTS_STREAMS_PER_KEY")
+    events_heartbeat_s: float = Field(default=15.0, gt=0, le=300, alias="BILLING_EVENTS_HEARTBEAT_S")
+    events_max_stream_s: float = Field(default=3600.0, gt=0, alias="BILLING_EVENTS_MAX_STREAM_S")
+    events_poll_s: float = Field(default=1.0, gt=0, le=60, alias="BILLING_EVENTS_POLL_S")
     gateway_connect_timeout_s: float = Field(default=5.0, gt=0, alias="BILLING_GATEWAY_CONNECT_TIMEOUT_S")
     gateway_read_timeout_s: float = Field(default=30.0, gt=0, alias="BILLING_GATEWAY_READ_TIMEOUT_S")
     gateway_typing_delay_ms: int = Field(default=0, ge=0, le=20_000, alias="BILLING_GATEWAY_TYPING_DELAY_MS")
@@ -64,6 +72,15 @@ class Settings(BaseSettings):
     broker_max_redeliveries: int = Field(default=5, ge=0, le=100, alias="BILLING_BROKER_MAX_REDELIVERIES")
     broker_queue_prefix: str = Field(default="billing", alias="BILLING_BROKER_QUEUE_PREFIX")
     pacing_disabled: bool = Field(default=False, alias="BILLING_PACING_DISABLED")
+    # ERP webhooks (docs/events.md): the retry schedule in seconds (Standard Webhooks' by default; tests
+    # shorten it), how long an endpoint may fail before it is disabled, one POST's timeout, and how long
+    # one deliverer invocation works before it hands on.
+    webhook_retry_schedule: str = Field(
+        default="0,5,300,1800,7200,18000,36000,50400,72000,86400", alias="BILLING_WEBHOOK_RETRY_SCHEDULE"
+    )
+    webhook_disable_after_s: float = Field(default=5 * 86400.0, gt=0, alias="BILLING_WEBHOOK_DISABLE_AFTER_S")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60, alias="BILLING_WEBHOOK_TIMEOUT_S")
+    deliverer_budget_s: float = Field(default=50.0, gt=0, alias="BILLING_DELIVERER_BUDGET_S")
     # `billing dev` only: a real Evolution API instead of the simulator.
     dev_gateway_url: str | None = Field(default=None, alias="BILLING_DEV_GATEWAY_URL")
     # Shared secrets of the internal doors. With a trigger token, the sender and sweeper answer only
@@ -125,6 +142,23 @@ class Settings(BaseSettings):
         if any(len(token.strip()) < 24 for token in value.get_secret_value().split(",")):
             raise ValueError("each token must be at least 24 characters (e.g. `openssl rand -base64 32`)")
         return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        from billing.domain.webhooks import parse_schedule
+
+        try:
+            parse_schedule(value)
+        except InvalidValueError as exc:
+            raise ValueError(str(exc)) from exc
+        return value
+
+    @property
+    def webhook_retry_delays(self) -> tuple[float, ...]:
+        from billing.domain.webhooks import parse_schedule
+
+        return parse_schedule(self.webhook_retry_schedule)
 
     @field_validator("trusted_proxies")
     @classmethod

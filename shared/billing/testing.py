@@ -1,27 +1,31 @@
 """Fakes shipped with the core package, reused by every test and by ``billing dev``.
 
-``FakeGateway`` stands for one WhatsApp instance behind the gateway port, ``FakeClock`` for time,
-``InMemoryBroker`` and ``DirectDispatcher`` for RabbitMQ, and ``RecordingUnitOfWork`` for a unit of
-work whose statements a test only needs to see (never a database: SQL semantics are tested on
-PostgreSQL).
+``FakeGateway`` stands for one WhatsApp instance behind the gateway port, ``FakeWebhookPoster`` for ERP
+webhook endpoints, ``FakeClock`` for time, ``InMemoryBroker`` and ``DirectDispatcher`` for RabbitMQ, and
+``RecordingUnitOfWork`` for a unit of work whose statements a test only needs to see (never a database:
+SQL semantics are tested on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from billing.adapters.memory_broker import DirectDispatcher, InMemoryBroker, Published
 from billing.domain.gateway import HealthState, OutcomeKind, SendOutcome
+from billing.domain.webhooks import PostResult
 
 __all__ = [
     "DirectDispatcher",
     "FakeClock",
     "FakeGateway",
+    "FakeWebhookPoster",
     "InMemoryBroker",
+    "PostedWebhook",
     "Published",
     "RecordingUnitOfWork",
     "SentText",
@@ -100,6 +104,28 @@ class FakeGateway:
             self.health_checks += 1
             self.health_timeouts.append(timeout_s)
             return self.health
+
+
+class PostedWebhook(NamedTuple):
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class FakeWebhookPoster:
+    """ERP endpoints behind the webhook port, answering from a script: each POST takes the next scripted
+    answer (a status code, or a whole ``PostResult``), then answers 200. Every POST is recorded."""
+
+    def __init__(self, *script: int | PostResult) -> None:
+        self._script: deque[int | PostResult] = deque(script)
+        self._lock = threading.Lock()
+        self.posted: list[PostedWebhook] = []
+
+    def post(self, url: str, *, body: bytes, headers: Mapping[str, str]) -> PostResult:
+        with self._lock:
+            self.posted.append(PostedWebhook(url, body, dict(headers)))
+            answer = self._script.popleft() if self._script else 200
+        return answer if isinstance(answer, PostResult) else PostResult(answer)
 
 
 @dataclass

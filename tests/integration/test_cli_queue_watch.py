@@ -50,3 +50,28 @@ def test_queue_watch_once_prints_what_the_status_route_answers(db: Any, capsys: 
     wire = json.loads(status_json(view))
     printed.pop("estimated_completion"), wire.pop("estimated_completion")  # computed from "now" each time
     assert printed == wire and printed["created_at"].endswith("Z")
+
+
+def test_queue_watch_follows_the_event_log_not_a_timer(db: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a 60 s refresh interval, the watch still ends within a second or two of the cancel: the
+    event (LISTEN/NOTIFY on the event log) wakes it."""
+    import threading
+    import time
+
+    import sqlalchemy as sa
+    from billing.db.engine import get_engine
+
+    world = make_world(db, gateway_url="http://127.0.0.1:9")
+    queue_id = make_queue(db, world, 2, status="running")
+    result: list[int] = []
+    watcher = threading.Thread(
+        target=lambda: result.append(main(["queue", "watch", str(queue_id), "--interval", "60"]))
+    )
+    watcher.start()
+    time.sleep(1.0)
+    with get_engine().begin() as conn:
+        conn.execute(sa.text("UPDATE billing_queues SET status = 'cancelled' WHERE id = :q"), {"q": queue_id})
+    cancelled_at = time.monotonic()
+    watcher.join(30)
+    assert result == [0] and time.monotonic() - cancelled_at < 5
+    assert "cancelled" in capsys.readouterr().out

@@ -3,7 +3,6 @@ real WSGI server; the rows, the queue counters and the status answer follow (iss
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from support.webhook_factories import (
     rows,
     webhook_client,
 )
-from werkzeug.serving import make_server
+from support.wsgi import serving
 
 TOKEN = "instance-token-1"
 OTHER_PHONE = "+5511977776666"
@@ -39,13 +38,8 @@ OTHER_PHONE = "+5511977776666"
 @pytest.fixture
 def webhook_server(database_url: str) -> Iterator[str]:
     """The webhook function behind a real HTTP server in a thread (as functions-framework would serve it)."""
-    app = webhook_client().application
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(5)
+    with serving(webhook_client().application) as url:
+        yield url
 
 
 @pytest.fixture

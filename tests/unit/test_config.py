@@ -21,6 +21,7 @@ def test_defaults_are_valid_without_any_environment(monkeypatch: pytest.MonkeyPa
         ("BILLING_SECRET_KEY", "short", "at least 16 characters"),
         ("BILLING_LOG_LEVEL", "LOUD", "unknown log level"),
         ("BILLING_DB_POOL_SIZE", "0", "BILLING_DB_POOL_SIZE"),
+        ("BILLING_WEBHOOK_RETRY_SCHEDULE", "0,5,soon", "a retry schedule is seconds"),
     ],
 )
 def test_bad_settings_fail_fast_with_a_message_naming_the_problem(
@@ -69,3 +70,9 @@ def test_production_keeps_the_internal_doors_closed_by_tokens_or_by_the_network(
     monkeypatch.delenv("BILLING_METRICS_TOKEN")
     monkeypatch.setenv("BILLING_INTERNAL_AUTH", "network")  # Knative, plain Kubernetes with policies
     assert load_settings().internal_auth == "network"
+
+
+def test_the_webhook_retry_schedule_can_be_shortened_for_tests(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().webhook_retry_delays == (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+    monkeypatch.setenv("BILLING_WEBHOOK_RETRY_SCHEDULE", "0, 0.1, 0.5")
+    assert load_settings().webhook_retry_delays == (0, 0.1, 0.5)

@@ -44,7 +44,7 @@ STACK = ROOT / "stack.yml"
 FUNCTIONS_DIR = ROOT / "functions"
 K8S_VERSION = "1.30"
 # The function set (docs/architecture.md, "The functions"; the entry points may not all exist yet).
-FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook")
+FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer")
 KNATIVE_MAX_REVISION_TIMEOUT_S = 600  # config-defaults max-revision-timeout-seconds (Knative default)
 CRON_PERIOD_S = 60  # the sweeper tick: every minute on every platform
 
@@ -171,6 +171,12 @@ def budgets(env: Mapping[str, Any]) -> tuple[float, float]:
     return sender, sweeper
 
 
+def deliverer_budget(env: Mapping[str, Any]) -> float:
+    """The longest a deliverer invocation runs: its budget, plus the POST in flight when it ends."""
+    budget = float(env.get("BILLING_DELIVERER_BUDGET_S", default_budget("deliverer_budget_s")))
+    return budget + float(env.get("BILLING_WEBHOOK_TIMEOUT_S", default_budget("webhook_timeout_s")))
+
+
 def pod_spec(doc: Doc) -> Doc:
     kind = doc["kind"]
     if kind == "CronJob":
@@ -204,6 +210,9 @@ def knative_timeout_problems(docs: list[Doc]) -> list[str]:
         sender_budget, sweeper_budget = budgets(container_env(spec["containers"][0], maps))
         if name == "sender" and not timeout > sender_budget:
             problems.append(f"knative sender: timeoutSeconds {timeout} <= BILLING_FUNCTION_BUDGET_S {sender_budget}")
+        longest = deliverer_budget(container_env(spec["containers"][0], maps))
+        if name == "deliverer" and not timeout > longest:
+            problems.append(f"knative deliverer: timeoutSeconds {timeout} <= its budget + one POST ({longest:g} s)")
         if name == "sweeper":
             if not timeout > sweeper_budget:
                 problems.append(
@@ -231,7 +240,7 @@ def openfaas_timeout_problems(stack_doc: Doc) -> list[str]:
             if timeouts[key] < timeouts["exec_timeout"]:
                 problems.append(f"openfaas {name}: {key} < exec_timeout")
         sender_budget, sweeper_budget = budgets(env)
-        budget = {"sender": sender_budget, "sweeper": sweeper_budget}.get(name)
+        budget = {"sender": sender_budget, "sweeper": sweeper_budget, "deliverer": deliverer_budget(env)}.get(name)
         if budget is not None:
             for key, value in timeouts.items():
                 if not value > budget:
@@ -436,6 +445,10 @@ def test_timeout_checker_catches_a_short_knative_timeout() -> None:
     assert any("sweeper" in p for p in knative_timeout_problems(docs))
 
     docs = platform_docs("knative")
+    knative_services(docs)["deliverer"]["spec"]["template"]["spec"]["timeoutSeconds"] = 55
+    assert any("deliverer" in p for p in knative_timeout_problems(docs))
+
+    docs = platform_docs("knative")
     del knative_services(docs)["status"]["spec"]["template"]["spec"]["timeoutSeconds"]
     assert knative_timeout_problems(docs) == ["knative status: no timeoutSeconds"]
 
@@ -494,7 +507,11 @@ def test_knative_sources_cover_every_queue_and_the_tick() -> None:
         for d in docs
         if d["kind"] == "RabbitmqSource"
     }
-    assert routed == {**dict.fromkeys(names.sender, "sender"), **dict.fromkeys(names.sweeper, "sweeper")}
+    assert routed == {
+        **dict.fromkeys(names.sender, "sender"),
+        **dict.fromkeys(names.sweeper, "sweeper"),
+        **dict.fromkeys(names.deliverer, "deliverer"),
+    }
     for d in docs:
         if d["kind"] == "RabbitmqSource":
             config = d["spec"]["rabbitmqResourcesConfig"]
@@ -793,6 +810,7 @@ def test_openfaas_sweeper_ticks_come_from_the_connector_which_calls_the_gateway(
     urls = dict(zip(command[2::2], command[3::2], strict=True))
     assert urls["--sender-url"].endswith("/function/sender")
     assert urls["--sweeper-url"].endswith("/function/sweeper")
+    assert urls["--deliverer-url"].endswith("/function/deliverer")
     assert int(urls["--tick-interval"]) == CRON_PERIOD_S
 
 
@@ -800,9 +818,10 @@ def test_keda_scales_the_workers_on_their_queues() -> None:
     names = queue_names("billing")
     docs = platform_docs("keda")
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
-    assert {"billing-connector", "sender", "sweeper"} <= scaled.keys()
+    assert {"billing-connector", "sender", "sweeper", "deliverer"} <= scaled.keys()
     auth = {d["metadata"]["name"] for d in docs if d["kind"] == "TriggerAuthentication"}
-    for target, queues in (("sender", names.sender), ("sweeper", names.sweeper), ("billing-connector", names.work)):
+    workers = (("sender", names.sender), ("sweeper", names.sweeper), ("deliverer", names.deliverer))
+    for target, queues in (*workers, ("billing-connector", names.work)):
         trigger = scaled[target]["spec"]["triggers"][0]
         assert trigger["type"] == "rabbitmq"
         assert trigger["authenticationRef"]["name"] in auth
@@ -879,7 +898,7 @@ def test_network_policies_fence_every_function_and_only_those(
         return set(expression["values"])
 
     assert selected(http_policy) == {"send", "status", "control", "webhook"}
-    assert selected(trigger_policy) == {"sender", "sweeper"}
+    assert selected(trigger_policy) == {"sender", "sweeper", "deliverer"}
     assert selected(http_policy) | selected(trigger_policy) == present_entry_points()
     for policy in policies.values():
         assert policy["spec"]["policyTypes"] == ["Ingress"] and policy["spec"]["ingress"][0]["from"]

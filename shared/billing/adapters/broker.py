@@ -43,7 +43,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-TokenKind = Literal["queue", "check_recovery", "tick"]
+TokenKind = Literal["queue", "check_recovery", "tick", "events"]
 # How many times the connector has already re-published a token after a failed delivery.
 REDELIVERIES_HEADER = "x-billing-redeliveries"
 

@@ -1,4 +1,4 @@
-"""``billing connector``: move tokens from RabbitMQ to the sender and sweeper functions.
+"""``billing connector``: move tokens from RabbitMQ to the sender, sweeper and deliverer functions.
 
 Used where no platform component does it (OpenFaaS CE, plain Kubernetes, local runs). Each token goes
 to a target: an in-process callable ``(Token) -> bool`` or an HTTP URL that receives a binary-mode
@@ -48,13 +48,14 @@ LIVENESS_GRACE_S = 300.0
 
 
 class Connector:
-    """Consume the sender's and the sweeper's queues and deliver each token to its target."""
+    """Consume the sender's, the sweeper's and the deliverer's queues and deliver each token to its target."""
 
     def __init__(
         self,
         *,
         sender_target: Target | None,
         sweeper_target: Target | None,
+        deliverer_target: Target | None = None,
         url: str | None = None,
         prefix: str | None = None,
         prefetch: int | None = None,
@@ -65,8 +66,8 @@ class Connector:
         tick_interval_s: float | None = None,
         settings: Settings | None = None,
     ) -> None:
-        if sender_target is None and sweeper_target is None:
-            raise ConfigurationError("the connector needs a sender target, a sweeper target, or both")
+        if sender_target is None and sweeper_target is None and deliverer_target is None:
+            raise ConfigurationError("the connector needs a sender, sweeper or deliverer target")
         if settings is None:
             from billing.config import get_settings
 
@@ -82,6 +83,8 @@ class Connector:
             self._routes.update(dict.fromkeys(self.names.sender, sender_target))
         if sweeper_target is not None:
             self._routes.update(dict.fromkeys(self.names.sweeper, sweeper_target))
+        if deliverer_target is not None:
+            self._routes.update(dict.fromkeys(self.names.deliverer, deliverer_target))
         self._prefetch = prefetch or settings.broker_prefetch
         self._max_redeliveries = settings.broker_max_redeliveries if max_redeliveries is None else max_redeliveries
         self._retry_backoff_s = retry_backoff_s
@@ -384,6 +387,7 @@ def run_connector(
     *,
     sender_target: Target | None,
     sweeper_target: Target | None,
+    deliverer_target: Target | None = None,
     url: str | None = None,
     metrics_port: int | None = None,
     tick_interval_s: float | None = None,
@@ -394,7 +398,11 @@ def run_connector(
     Prometheus; the connector has no other HTTP surface).
     """
     connector = Connector(
-        sender_target=sender_target, sweeper_target=sweeper_target, url=url, tick_interval_s=tick_interval_s
+        sender_target=sender_target,
+        sweeper_target=sweeper_target,
+        deliverer_target=deliverer_target,
+        url=url,
+        tick_interval_s=tick_interval_s,
     )
     if metrics_port is not None:
         from billing.adapters.probe_server import start_probe_server

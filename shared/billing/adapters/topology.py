@@ -22,7 +22,7 @@ DLQ_SUFFIX = ".dlq"
 
 @dataclass(frozen=True, slots=True)
 class QueueNames:
-    """The five work queues of one prefix; every one has a ``<name>.dlq`` twin."""
+    """The six work queues of one prefix; every one has a ``<name>.dlq`` twin."""
 
     prefix: str
     overdue: str
@@ -30,6 +30,7 @@ class QueueNames:
     notification: str
     resume: str
     check_recovery: str
+    events: str
 
     @property
     def dead_letter_exchange(self) -> str:
@@ -46,8 +47,13 @@ class QueueNames:
         return (self.check_recovery,)
 
     @property
+    def deliverer(self) -> tuple[str, ...]:
+        """Queues whose tokens wake the deliverer function (ERP webhooks)."""
+        return (self.events,)
+
+    @property
     def work(self) -> tuple[str, ...]:
-        return self.sender + self.sweeper
+        return self.sender + self.sweeper + self.deliverer
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.work)
@@ -75,6 +81,7 @@ def queue_names(prefix: str | None = None) -> QueueNames:
         notification=f"{p}.notification",
         resume=f"{p}.resume",
         check_recovery=f"{p}.check_recovery",
+        events=f"{p}.events",
     )
 
 

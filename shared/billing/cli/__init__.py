@@ -1,4 +1,5 @@
-"""The ``billing`` command: administration, queues, one sweeper tick, local development and the connector.
+"""The ``billing`` command: administration, queues, webhook endpoints, one sweeper tick, local development and
+the connector.
 
 Each group of sub-commands is a module of this package with a ``register(sub)`` function; ``GROUPS``
 lists them, so the whole command is visible here. Bad arguments print one line to stderr and exit
@@ -11,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from billing.cli import admin, inbound, listing, ops, queues, run
+from billing.cli import admin, endpoints, inbound, listing, ops, queues, run
 from billing.cli.common import EXIT_USAGE, Handler, UsageError
 from billing.errors import (
     BillingError,
@@ -23,7 +24,7 @@ from billing.errors import (
     ValidationFailedError,
 )
 
-GROUPS = (admin, queues, inbound, ops, run, listing)  # listing extends the groups admin and queues made
+GROUPS = (admin, queues, inbound, ops, run, listing, endpoints)  # listing extends the groups admin and queues made
 
 
 def build_parser() -> argparse.ArgumentParser:

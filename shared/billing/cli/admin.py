@@ -266,7 +266,7 @@ def cmd_config_set(args: argparse.Namespace) -> int:
 
 
 def cmd_secrets_rotate(args: argparse.Namespace) -> int:
-    """Re-encrypt the stored gateway keys with the newest BILLING_SECRET_KEY (see docs)."""
+    """Re-encrypt the stored gateway keys and webhook secrets with the newest BILLING_SECRET_KEY (see docs)."""
     from billing.config import get_settings
     from billing.services import admin
 
@@ -282,7 +282,8 @@ def register(sub: Any) -> None:
 
     secrets = sub.add_parser("secrets", help="secrets at rest").add_subparsers(dest="sub", required=True)
     rotate = secrets.add_parser(
-        "rotate", help="re-encrypt stored gateway keys with the first key of BILLING_SECRET_KEY (new,old)"
+        "rotate",
+        help="re-encrypt stored gateway keys and webhook secrets with the first key of BILLING_SECRET_KEY (new,old)",
     )
     rotate.set_defaults(handler=cmd_secrets_rotate)
 

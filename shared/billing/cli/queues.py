@@ -41,9 +41,10 @@ def _iso(value: datetime) -> str:
 
 
 def cmd_queue_watch(args: argparse.Namespace) -> int:
-    """A live progress bar until the queue finishes (or Ctrl-C); ``--once`` prints one JSON snapshot."""
-    import time
+    """A live progress bar until the queue finishes (or Ctrl-C); ``--once`` prints one JSON snapshot.
 
+    Event-driven: the bar is redrawn when the event log says something happened (LISTEN/NOTIFY through
+    ``bootstrap.event_listener``), and at the latest every ``--interval`` seconds."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -51,7 +52,11 @@ def cmd_queue_watch(args: argparse.Namespace) -> int:
     if args.once:
         emit(_as_dict(view))
         return 0
+    from billing import bootstrap
+
     console = Console()
+    listener = bootstrap.event_listener()
+    seen = listener.generation
     columns = (
         TextColumn("[bold]{task.fields[state]}"),
         BarColumn(),
@@ -76,7 +81,8 @@ def cmd_queue_watch(args: argparse.Namespace) -> int:
                 )
                 if view.status in TERMINAL:
                     break
-                time.sleep(args.interval)
+                listener.wait(seen, args.interval)
+                seen = listener.generation  # before the read: a change during it redraws again
                 view = _snapshot(args.queue_id)
     except KeyboardInterrupt:
         return 130
@@ -116,7 +122,9 @@ def register(sub: Any) -> None:
     queue = sub.add_parser("queue", help="follow or act on any queue").add_subparsers(dest="sub", required=True)
     watch = queue.add_parser("watch", help="live progress of a queue")
     watch.add_argument("queue_id")
-    watch.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
+    watch.add_argument(
+        "--interval", type=float, default=10.0, help="the longest between refreshes (events redraw at once)"
+    )
     watch.add_argument("--once", action="store_true", help="print one JSON snapshot and exit")
     watch.set_defaults(handler=cmd_queue_watch)
     show = queue.add_parser("show", help="one queue's status as JSON (the same as watch --once)")

@@ -31,13 +31,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_connector(args: argparse.Namespace) -> int:
     from billing.adapters.connector import run_connector
 
-    if not args.sender_url and not args.sweeper_url:
-        raise UsageError("give --sender-url and/or --sweeper-url (the functions to deliver tokens to)")
+    if not (args.sender_url or args.sweeper_url or args.deliverer_url):
+        raise UsageError("give --sender-url, --sweeper-url and/or --deliverer-url (the functions to deliver tokens to)")
     if args.tick_interval is not None and not args.sweeper_url:
         raise UsageError("--tick-interval sends the sweeper's tick: give --sweeper-url too")
     run_connector(
         sender_target=args.sender_url,
         sweeper_target=args.sweeper_url,
+        deliverer_target=args.deliverer_url,
         metrics_port=args.metrics_port,
         tick_interval_s=args.tick_interval,
     )
@@ -145,6 +146,7 @@ def register(sub: Any) -> None:
     conn = sub.add_parser("connector", help="RabbitMQ -> trigger functions bridge")
     conn.add_argument("--sender-url", help="URL of the sender function")
     conn.add_argument("--sweeper-url", help="URL of the sweeper function")
+    conn.add_argument("--deliverer-url", help="URL of the deliverer function (ERP webhooks)")
     conn.add_argument("--metrics-port", type=int, help="serve /metrics, /healthz and /livez on this port")
     conn.add_argument(
         "--tick-interval", type=positive, help="send the sweeper a cron tick every N seconds (OpenFaaS: 60)"

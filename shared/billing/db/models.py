@@ -438,3 +438,51 @@ class BillingEvent(SQLModel, table=True):
     queue_id: uuid.UUID | None = Field(default=None)
     occurred_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))
     data: dict[str, Any] = Field(sa_column=sa.Column(JSONB, nullable=False))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An ERP's URL that receives the tenant's events as Standard Webhooks, one at a time, in id order
+    (migration 0020). ``last_event_id`` is its cursor: every event up to it was acknowledged (or filtered
+    out). The deliverer holds an endpoint through ``leased_by``/``lease_until`` while it posts."""
+
+    __tablename__ = "billing_endpoints"
+    id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
+    tenant_id: uuid.UUID = _tenant_fk()
+    url: str = Field(max_length=2000)
+    # The filters as given (``queue.*``, ``contact.failed``); None: every event type.
+    event_types: list[str] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    # ``whsec_...`` encrypted with BILLING_SECRET_KEY, like an instance's gateway key.
+    secret_encrypted: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    enabled: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    disabled_at: datetime | None = Field(default=None, sa_column=_tz())
+    last_event_id: int = Field(
+        default=0, sa_column=sa.Column(sa.BigInteger(), nullable=False, server_default=sa.text("0"))
+    )
+    # Failed attempts in a row at the event after the cursor, since ``failing_since``.
+    attempts: int = Field(default=0, sa_column_kwargs={"server_default": sa.text("0")})
+    failing_since: datetime | None = Field(default=None, sa_column=_tz())
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_tz())
+    leased_by: str | None = Field(default=None, max_length=40)
+    lease_until: datetime | None = Field(default=None, sa_column=_tz())
+    created_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One POST to an endpoint and how it went: what ``billing endpoint show`` lists as recent deliveries.
+    The sweeper keeps the latest ``DELIVERIES_KEPT`` of each endpoint."""
+
+    __tablename__ = "billing_endpoint_deliveries"
+    __table_args__ = (sa.Index("ix_endpoint_delivery_recent", "endpoint_id", "id"),)
+    id: int | None = Field(default=None, sa_column=sa.Column(sa.BigInteger, sa.Identity(always=True), primary_key=True))
+    tenant_id: uuid.UUID = Field(foreign_key="tenants.id", ondelete="CASCADE")
+    endpoint_id: uuid.UUID = Field(foreign_key="billing_endpoints.id", ondelete="CASCADE")
+    event_id: int = Field(sa_column=sa.Column(sa.BigInteger(), nullable=False))
+    event_type: str = Field(max_length=40)
+    # 1 for the first try of this event, 2 for its first retry...
+    attempt: int
+    status_code: int | None = Field(default=None)
+    outcome: str = Field(max_length=20)
+    error: str | None = Field(default=None, max_length=200)
+    duration_ms: int
+    attempted_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))

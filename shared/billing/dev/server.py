@@ -39,6 +39,7 @@ HTTP_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/api/v1/billing/queue/[^/]+/control/?$"), "control"),
     (re.compile(r"^/api/v1/billing/invoices/[^/]+/cancel/?$"), "control"),
     (re.compile(r"^/api/v1/billing/webhook/"), "webhook"),
+    (re.compile(r"^/api/v1/billing/events/?$"), "events"),
 )
 
 
@@ -186,9 +187,12 @@ def _serve(
 
     apps = {
         name: load_function(name)
-        for name in ("send", "status", "control", "sender", "sweeper", "webhook")
+        for name in ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer")
         if (FUNCTIONS_DIR / name / "main.py").exists()
     }
+    from billing.http.events_app import create_app as events_app
+
+    apps["events"] = events_app()  # the events server (not a function): streams at the same path
     server = make_server(host, port, Router(apps), threaded=True)
     base_url = f"http://{host}:{server.server_port}"
     if sim is not None and "webhook" in apps:
@@ -201,11 +205,14 @@ def _serve(
         )
 
     deliver_sender, deliver_sweeper = trigger_via(apps["sender"]), trigger_via(apps["sweeper"])
+    deliver_events = trigger_via(apps["deliverer"])  # ERP webhooks
     names = queue_names()
     if use_broker:
         from billing.adapters.connector import Connector
 
-        connector = Connector(sender_target=deliver_sender, sweeper_target=deliver_sweeper)
+        connector = Connector(
+            sender_target=deliver_sender, sweeper_target=deliver_sweeper, deliverer_target=deliver_events
+        )
         threading.Thread(target=asyncio.run, args=(connector.run(),), name="connector", daemon=True).start()
         cleanup.callback(connector.request_stop)
     else:
@@ -215,6 +222,7 @@ def _serve(
         for queue in (names.overdue, names.upcoming, names.notification, names.resume):
             dispatcher.register(queue, deliver_sender)
         dispatcher.register(names.check_recovery, deliver_sweeper)
+        dispatcher.register(names.events, deliver_events)
         set_publisher(dispatcher)
         cleanup.callback(dispatcher.close, wait=True)
         cleanup.callback(set_publisher, None)

@@ -1,6 +1,6 @@
 """The event types an ERP or a screen can follow, and filters over them (``queue.*``, ``contact.failed``).
 
-Events are written by database triggers (migration 0019); this module is what the doors accept.
+Events are written by database triggers (migrations 0019 and 0020); this module is what the doors accept.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ CONTACT_EVENTS = (
     "contact.opted_out",
 )
 INSTANCE_EVENTS = ("instance.down", "instance.up")
-EVENT_TYPES = QUEUE_EVENTS + CONTACT_EVENTS + INSTANCE_EVENTS
+# A webhook endpoint stopped receiving (410 Gone, 5 days of failures, an operator): migration 0020.
+ENDPOINT_EVENTS = ("endpoint.disabled",)
+EVENT_TYPES = QUEUE_EVENTS + CONTACT_EVENTS + INSTANCE_EVENTS + ENDPOINT_EVENTS
 # Why a queue paused (``data.reason`` of ``queue.paused``).
 PAUSE_REASONS = ("operator", "business_hours", "instance_down", "auth_failed")
 

@@ -30,6 +30,7 @@ from billing.http.schemas import (
     ControlRequest,
     Conversation,
     ConversationsResponse,
+    Event,
     InvoiceCancelRequest,
     InvoiceCancelResponse,
     MessagesResponse,
@@ -323,11 +324,22 @@ so a reply can be matched to its invoice. A reply is listed on the very next req
 reports it. Opt-out words (`PARAR`, `SAIR`, `STOP`, `CANCELAR` by default) put the phone on the
 tenant's opt-out list. A key limited to some template types may not use the inbox (403)."""
 
+EVENTS_TEXT = """\
+Every change that matters is an event, written in the same transaction as the change: `queue.started`,
+`queue.paused` (`data.reason`: `operator`, `business_hours`, `instance_down`, `auth_failed`),
+`queue.resumed`, `queue.completed`, `queue.cancelled`; `contact.sent`, `contact.delivered`,
+`contact.read`, `contact.failed`, `contact.unknown`, `contact.expired`, `contact.skipped`,
+`contact.cancelled`, `contact.replied`, `contact.opted_out`; `instance.down`, `instance.up`. Ids increase
+per tenant in commit order, so resuming after the last id seen misses nothing (the status body's
+`last_event_id` is where a poller switches over). Follow them live here, or receive them as signed
+webhooks (docs/events.md)."""
+
 TAGS: list[dict[str, str]] = [
     {"name": "send", "x-displayName": "Sending reminders", "description": SEND_TEXT},
     {"name": "queues", "x-displayName": "Following and controlling queues", "description": QUEUES_TEXT},
     {"name": "invoices", "x-displayName": "Invoices", "description": INVOICES_TEXT},
     {"name": "inbox", "x-displayName": "Replies inbox", "description": INBOX_TEXT},
+    {"name": "events", "x-displayName": "Events, live", "description": EVENTS_TEXT},
     {"name": "meta", "x-displayName": "The OpenAPI document", "description": "This document, without a key."},
 ]
 
@@ -734,6 +746,64 @@ def _other_paths() -> dict[str, Any]:
             },
         }
     }
+    paths["/api/v1/billing/events"] = {
+        "get": {
+            "operationId": "events",
+            "summary": "The tenant's events live: Server-Sent Events, or a WebSocket with `Upgrade: websocket`",
+            "description": "Server-Sent Events: each event is `id: <id>`, `event: <type>`, `data: <Event as JSON>`; "
+            "a comment line every 15 s keeps the stream open. WebSocket (same path and parameters): one Event "
+            "per text message, pings every 15 s. A stream ends after an hour (reconnect with the last id). "
+            "At most 5 open streams per key and server. A key limited to some template types must give a "
+            "`queue_id` of those types.",
+            "tags": ["events"],
+            "parameters": [
+                {
+                    "name": "queue_id",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string", "format": "uuid"},
+                    "description": "only this queue's events",
+                },
+                {
+                    "name": "types",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "comma-separated types or groups, e.g. `queue.*,contact.failed` (default: all)",
+                },
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "events after this id (default 0: from the first kept)",
+                },
+                {
+                    "name": "Last-Event-ID",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 0},
+                    "description": "sent by a reconnecting EventSource; wins over `after`",
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "the stream (`text/event-stream`); with `Upgrade: websocket`, 101 and a WebSocket",
+                    "headers": RATE_HEADERS,
+                    "content": {"text/event-stream": {"schema": _ref(Event)}},
+                },
+                **_problems(
+                    (401, 403, 404, 422, 429, 503),
+                    e403="the key may not be used from this address, or is limited to some template types and "
+                    "named no `queue_id` of those types",
+                    e404=_QUEUE_404,
+                    e422="`queue_id` not a UUID, an unknown type in `types`, or `after`/`Last-Event-ID` not an "
+                    "event id (`errors[0].loc` names the parameter)",
+                    e429="over the read budget, or this key already has its maximum of open streams",
+                ),
+            },
+        }
+    }
     paths["/api/v1/billing/openapi.json"] = {
         "get": {
             "operationId": "openapi",
@@ -757,6 +827,7 @@ def build_document() -> dict[str, Any]:
         (ConversationsResponse, "serialization"),
         (Conversation, "serialization"),
         (MessagesResponse, "serialization"),
+        (Event, "serialization"),
         (ControlRequest, "validation"),
         (InvoiceCancelRequest, "validation"),
         (InvoiceCancelResponse, "serialization"),

@@ -277,6 +277,39 @@ class InvoiceCancelResponse(BaseModel):
     )
 
 
+class Event(BaseModel):
+    """One event of the log, as the stream sends it (an SSE ``data:`` line, a WebSocket text message)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 48213,
+                    "type": "contact.sent",
+                    "timestamp": "2026-11-30T13:05:09Z",
+                    "data": {
+                        "queue_id": "5f0c6c1e-8c1e-4c43-9a55-0b7d1c0f3e21",
+                        "external_id": "erp-run-2026-11-29-001",
+                        "index": 3,
+                        "invoice_id": "NF-123",
+                        "phone": "+5511999998888",
+                        "status": "sent",
+                        "attempts": 1,
+                        "error": None,
+                        "provider_message_id": "3EB0C431C26A1916E59E",
+                    },
+                }
+            ]
+        },
+    )
+
+    id: int = Field(description="the event's id: increases per tenant; resume after it with `Last-Event-ID` or `after`")
+    type: str = Field(description="`queue.*`, `contact.*` or `instance.*` (docs/events.md lists every type)")
+    timestamp: UtcDatetime = Field(description="when the change committed")
+    data: dict[str, Any] = Field(description="what changed: queue and external id, contact index, invoice, phone...")
+
+
 class Conversation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -38,6 +38,7 @@ def queue_row(**fields: Any) -> SimpleNamespace:
         read=1,
         replied=0,
         opted_out=0,
+        last_event_id=None,
         paused_reason=None,
         resume_at=None,
         scheduled_for=None,

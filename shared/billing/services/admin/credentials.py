@@ -21,7 +21,7 @@ from billing.crypto import (
     hash_webhook_secret,
     verify_api_key,
 )
-from billing.db.models import ApiKey, Tenant, WhatsAppInstance
+from billing.db.models import ApiKey, Tenant, WebhookEndpoint, WhatsAppInstance
 from billing.domain.states import TemplateType
 from billing.errors import ConflictError, MalformedApiKeyError, NotFoundError, ValidationFailedError
 from billing.services.admin.lookups import get_config
@@ -317,17 +317,21 @@ def revoke_api_key(tenant: Tenant, *, session: Session, name: str) -> ApiKey:
 
 
 def rotate_gateway_keys(*, session: Session, secret_key: str) -> int:
-    """Re-encrypt every stored gateway API key with the newest key of ``secret_key``; returns how many
-    changed. Run after putting the new key first in BILLING_SECRET_KEY (``new,old``); once it reports
-    every instance, the old key can be dropped."""
+    """Re-encrypt every stored secret (gateway API keys, ERP webhook endpoint secrets) with the newest key
+    of ``secret_key``; returns how many changed. Run after putting the new key first in BILLING_SECRET_KEY
+    (``new,old``); once it reports every instance and endpoint, the old key can be dropped."""
     from billing.crypto import reencrypt_secret
 
+    stored: list[tuple[WhatsAppInstance | WebhookEndpoint, str]] = [
+        *((inst, "api_key_encrypted") for inst in session.exec(select(WhatsAppInstance)).all()),
+        *((endpoint, "secret_encrypted") for endpoint in session.exec(select(WebhookEndpoint)).all()),
+    ]
     changed = 0
-    for inst in session.exec(select(WhatsAppInstance)).all():
-        rotated = reencrypt_secret(inst.api_key_encrypted, secret_key=secret_key)
-        if rotated != inst.api_key_encrypted:
-            inst.api_key_encrypted = rotated
-            session.add(inst)
+    for row, column in stored:
+        rotated = reencrypt_secret(getattr(row, column), secret_key=secret_key)
+        if rotated != getattr(row, column):
+            setattr(row, column, rotated)
+            session.add(row)
             changed += 1
     session.flush()
     return changed

@@ -9,7 +9,9 @@ with several sweepers at once, within ``sweeper_budget_s``; what is left waits f
    through ``check_recovery`` tokens for many) -> resume the queues of open instances; expired
    rate-limit windows are purged;
 5. wake: a pacing slot due with work behind it -> one token wakes dispatch;
-6. purge, and one structured summary log line.
+6. webhooks: new events numbered; an ERP endpoint due (new events, or a retry whose time came) -> one
+   token wakes the deliverer;
+7. purge, and one structured summary log line.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from billing.clock import SYSTEM_CLOCK, Clock
 from billing.config import Settings, get_settings
 from billing.db import claims
 from billing.db import dispatch as dispatch_sql
+from billing.db.endpoints import purge_deliveries
 from billing.db.engine import UnitOfWork, unit_of_work
 from billing.domain.gateway import HealthState
 from billing.errors import BrokerUnavailableError
 from billing.services.publishing import Claimed, publish_claimed
 from billing.services.sweep import steps, upkeep
 from billing.services.sweep.steps import InstanceRow
+from billing.services.webhooks_out.wake import wake_if_due
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class SweepSummary:
     unknown_contacts: int = 0
     completed: int = 0
     dispatch_woken: bool = False
+    deliverer_woken: bool = False
     unpublished: int = 0
     scheduled: int = 0
     resumed: int = 0
@@ -64,6 +69,7 @@ class SweepSummary:
     stranded: int = 0
     receipts_caught_up: int = 0
     receipts_purged: int = 0
+    deliveries_purged: int = 0
     retention_purged: int = 0
     out_of_time: bool = False
     steps: list[str] = field(default_factory=list)
@@ -147,6 +153,11 @@ class Sweeper:
             self.summary.publish_deferred += 1
             return
         self.summary.dispatch_woken = True
+
+    def webhooks(self) -> None:
+        """ERP endpoints with events waiting, or a retry due: one token wakes the deliverer."""
+        self.summary.steps.append("webhooks")
+        self.summary.deliverer_woken = wake_if_due(self.publisher, now=self.clock.now())
 
     def unpublished(self) -> None:
         self.summary.steps.append("unpublished")
@@ -234,6 +245,7 @@ class Sweeper:
             self.summary.rate_limit_buckets_purged = upkeep.purge_rate_limits(session=uow.session, now=now)
             self.summary.receipts_caught_up = upkeep.catch_up_receipts(session=uow.session, now=now, batch=BATCH)
             self.summary.receipts_purged = upkeep.purge_receipts(session=uow.session, now=now)
+            self.summary.deliveries_purged = purge_deliveries(uow.session.connection())
             uow.commit()
         # Its own transaction: a retention purge that runs long must not roll back the upkeep above.
         with unit_of_work() as uow:
@@ -267,7 +279,15 @@ def run_tick(
 ) -> SweepSummary:
     """One full sweep (the cron tick, and ``billing sweep``)."""
     sweeper = _sweeper(settings, publisher, clock, gateway)
-    for step in (sweeper.stale, sweeper.unpublished, sweeper.due, sweeper.recovery, sweeper.wake, sweeper.purge):
+    for step in (
+        sweeper.stale,
+        sweeper.unpublished,
+        sweeper.due,
+        sweeper.recovery,
+        sweeper.wake,
+        sweeper.webhooks,
+        sweeper.purge,
+    ):
         step()
     sweeper.log_summary("tick")
     return sweeper.summary
