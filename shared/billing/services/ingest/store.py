@@ -190,5 +190,15 @@ def contact_row(*, position: int, contact: Any, variation_id: uuid.UUID, message
     }
 
 
+_MARK_UNPUBLISHED = sa.text(
+    "UPDATE billing_queues SET published_at = NULL WHERE id = :id AND tenant_id = :tenant AND published_at = :now"
+)
+
+
 def mark_published(tenant_id: uuid.UUID, queue_id: uuid.UUID, *, now: datetime, session: Session) -> None:
     session.execute(_MARK_PUBLISHED, {"id": queue_id, "tenant": tenant_id, "now": now})
+
+
+def mark_unpublished(tenant_id: uuid.UUID, queue_id: uuid.UUID, *, now: datetime, session: Session) -> None:
+    """Undo ``mark_published(now=now)`` after the token could not be published (the sweeper then does)."""
+    session.execute(_MARK_UNPUBLISHED, {"id": queue_id, "tenant": tenant_id, "now": now})
