@@ -6,68 +6,31 @@ Posts the README's quick-start example and follows it to `completed`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from support.dev_server import BILLING, ROOT, clean_environment, start_dev, stop_dev
 from support.rabbit import RABBITMQ_URL
-
-ROOT = Path(__file__).resolve().parents[2]
-BANNER = {
-    "base_url": re.compile(r"billing dev is up at (\S+)"),
-    "api_key": re.compile(r"API key \(demo tenant\): (\S+)"),
-    "simulator": re.compile(r"Gateway simulator: (\S+)"),
-    "database_url": re.compile(r"export DATABASE_URL='([^']+)'"),
-}
 
 
 def readme_example() -> tuple[str, dict[str, object]]:
     text = (ROOT / "README.md").read_text()
     block = text.split("<!-- dev-example:start -->", 1)[1].split("<!-- dev-example:end -->", 1)[0]
-    path = re.search(r"curl -s -X POST http://127\.0\.0\.1:8080(\S+)", block)
+    path = re.search(r'curl -s -X POST "\$BILLING_URL(/[^"\s]+)"', block)
     body = re.search(r"-d '(\{.*?\})'", block, re.S)
     assert path and body, "README quick start lost its curl example"
     return path.group(1), json.loads(body.group(1))
 
 
-def read_banner(proc: subprocess.Popen[str], deadline: float) -> dict[str, str]:
-    found: dict[str, str] = {}
-    assert proc.stdout is not None
-    seen = []
-    while time.monotonic() < deadline and len(found) < len(BANNER):
-        line = proc.stdout.readline()
-        if not line:
-            if proc.poll() is not None:
-                break
-            continue
-        seen.append(line)
-        for key, pattern in BANNER.items():
-            match = pattern.search(line)
-            if match:
-                found[key] = match.group(1)
-    assert len(found) == len(BANNER), "billing dev did not come up:\n" + "".join(seen[-40:])
-    return found
-
-
 def run_readme_example(env: dict[str, str], cwd: Path) -> None:
     """Start ``billing dev`` with ``env``, post the README's example, follow it to ``completed``."""
-    billing = Path(sys.executable).with_name("billing")
-    proc = subprocess.Popen(
-        [str(billing), "dev", "--port", "0"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, banner = start_dev(env, cwd)
     try:
-        banner = read_banner(proc, time.monotonic() + 120)
         path, body = readme_example()
         headers = {"X-Billing-API-Key": banner["api_key"]}
         with httpx.Client(base_url=banner["base_url"], headers=headers, timeout=10) as client:
@@ -92,7 +55,7 @@ def run_readme_example(env: dict[str, str], cwd: Path) -> None:
             assert status["delivered"] == status["read"] == status["sent"], status
         # The printed DATABASE_URL lets the operator CLI reach the same (possibly embedded) database.
         watch = subprocess.run(
-            [str(billing), "queue", "watch", accepted["queue_id"], "--once"],
+            [str(BILLING), "queue", "watch", accepted["queue_id"], "--once"],
             env={**env, "DATABASE_URL": banner["database_url"]},
             capture_output=True,
             text=True,
@@ -106,17 +69,8 @@ def run_readme_example(env: dict[str, str], cwd: Path) -> None:
         assert len(texts) == len(body["contacts"])  # type: ignore[arg-type]
         assert all("R$" in text for text in texts)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
-    assert proc.returncode == 0
-
-
-def clean_environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "RABBITMQ_URL", "BILLING_"))}
+        code = stop_dev(proc, signal.SIGINT)
+    assert code == 0
 
 
 @pytest.mark.slow
@@ -158,22 +112,6 @@ def postgres_processes(data_dir: Path) -> list[int]:
     return found
 
 
-def start_dev(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    billing = Path(sys.executable).with_name("billing")
-    command = [str(billing), "dev", "--port", "0"]
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return proc, read_banner(proc, time.monotonic() + 120)
-
-
-def stop_dev(proc: subprocess.Popen[str], sig: signal.Signals) -> int:
-    proc.send_signal(sig)
-    try:
-        return proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_billing_dev_stops_its_postgres_on_every_signal_and_starts_again_on_the_same_data(
@@ -208,9 +146,8 @@ def test_ctrl_c_during_start_up_still_stops_the_embedded_postgres(tmp_path: Path
     env = clean_environment()
     data = tmp_path / "dev-data"
     env["BILLING_DEV_DATA_DIR"] = str(data)
-    billing = Path(sys.executable).with_name("billing")
     proc = subprocess.Popen(
-        [str(billing), "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [str(BILLING), "dev", "--port", "0"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     deadline = time.monotonic() + 120
     while not postgres_processes(data / "pg"):
@@ -225,10 +162,9 @@ def test_billing_smoke_sends_one_notification_through_billing_dev_and_names_what
     env = clean_environment()
     env["BILLING_DEV_DATA_DIR"] = str(tmp_path / "dev-data")
     proc, banner = start_dev(env, tmp_path)
-    billing = Path(sys.executable).with_name("billing")
 
     def smoke(url: str, key: str) -> tuple[int, dict[str, object]]:
-        argv = [str(billing), "smoke", "--url", url, "--key", key, "--phone", "+5511999990000", "--timeout", "60"]
+        argv = [str(BILLING), "smoke", "--url", url, "--key", key, "--phone", "+5511999990000", "--timeout", "60"]
         done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=90, env=env)
         return done.returncode, json.loads(done.stdout)
 
