@@ -178,3 +178,53 @@ def test_billing_smoke_sends_one_notification_through_billing_dev_and_names_what
         assert code == 1 and "cannot reach" in str(result["problem"])
     finally:
         assert stop_dev(proc, signal.SIGINT) == 0
+
+
+@pytest.mark.slow
+def test_billing_dev_delivers_signed_erp_webhooks_as_the_batch_goes_out(tmp_path: Path) -> None:
+    """An endpoint added with the CLI receives the Quick start batch's events from ``billing dev`` within
+    seconds (the events server's listener wakes the deliverer), in order, each signature valid."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from standardwebhooks import Webhook
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    erp = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=erp.serve_forever, daemon=True).start()
+    env = clean_environment()
+    env["BILLING_DEV_DATA_DIR"] = str(tmp_path / "dev-data")
+    proc, banner = start_dev(env, tmp_path)
+    try:
+        cli_env = {**env, "DATABASE_URL": banner["database_url"], "RABBITMQ_URL": ""}
+        url = f"http://127.0.0.1:{erp.server_port}/hooks"
+        argv = [str(BILLING), "endpoint", "add", "--tenant", "demo", "--url", url, "--events", "queue.*,contact.sent"]
+        added = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=60, env=cli_env)
+        secret = json.loads(added.stdout)["secret"]
+        path, body = readme_example()
+        headers = {"X-Billing-API-Key": banner["api_key"]}
+        answer = httpx.post(banner["base_url"] + path, json=body, headers=headers, timeout=10)
+        assert answer.status_code == 202, answer.text
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(b'"queue.completed"' in b for _, b in received):
+            time.sleep(0.1)
+    finally:
+        assert stop_dev(proc, signal.SIGINT) == 0
+        erp.shutdown()
+    types = [json.loads(b)["type"] for _, b in received]
+    assert types == ["queue.started", "contact.sent", "contact.sent", "queue.completed"], types
+    ids = [h["webhook-id"] for h, _ in received]
+    assert len(set(ids)) == len(ids)
+    for headers_, raw in received:
+        Webhook(secret).verify(raw, headers_)
