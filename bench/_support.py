@@ -1,4 +1,4 @@
-"""What the benchmarks share: a throwaway migrated database and free local ports.
+"""What the benchmarks share: a throwaway migrated database, free local ports and servers started for a run.
 
 Not a benchmark itself (``make bench`` runs only the files without a leading underscore).
 """
@@ -9,7 +9,7 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,11 +19,18 @@ ADMIN_URL = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127
 def start_simulator() -> tuple[Any, str]:
     """The gateway simulator in its own process (so it does not share the benchmark's interpreter
     lock); its process and base URL."""
+    from billing.sim.server import serve
+
+    return serve_in_process(serve, what="simulator")
+
+
+def serve_in_process(serve: Callable[..., None], *, what: str) -> tuple[Any, str]:
+    """``serve(port=...)``, an HTTP server that runs until killed, in its own process; its process and
+    base URL once ``GET /`` answers (anything)."""
     import multiprocessing
     import time
 
     import httpx
-    from billing.sim.server import serve
 
     port = free_port()
     process = multiprocessing.Process(target=serve, kwargs={"port": port}, daemon=True)
@@ -36,7 +43,8 @@ def start_simulator() -> tuple[Any, str]:
             return process, base_url
         except httpx.HTTPError:
             time.sleep(0.05)
-    raise RuntimeError("simulator did not start")
+    process.terminate()
+    raise RuntimeError(f"{what} did not start")
 
 
 def started(server: Any, port: int, *, what: str, seconds: float = 20.0) -> Any:
