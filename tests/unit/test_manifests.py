@@ -9,7 +9,13 @@
   ``<name>``, and every entry point present is deployed;
 * platform timeouts exceed the time budgets the same manifests give the sender and the sweeper;
 * every path the HTTP functions serve reaches its function through each platform's public route (Gateway API
-  matching emulated), over the example Gateway's TLS listener only;
+  matching emulated), over the example Gateway's TLS listener only, and the event stream reaches the events
+  server (not a function: an always-on Deployment running ``billing.http.events_app``) with no request
+  timeout, through a Service the route may reference;
+* the events server runs the events app under gunicorn from the status image of the same release, with
+  the functions' Secret and settings, probes that a pod full of streams does not fail, and a grace period
+  that covers its shutdown; its NetworkPolicy admits the Gateway and reaches only PostgreSQL, RabbitMQ
+  and DNS;
 * the migration Jobs wait for PostgreSQL and RabbitMQ first, and the bootstrap Jobs run the ``billing``
   commands as the CLI parses them: idempotent, secrets only by environment variable name.
 
@@ -28,6 +34,7 @@ from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
@@ -45,6 +52,14 @@ FUNCTIONS_DIR = ROOT / "functions"
 K8S_VERSION = "1.30"
 # The function set (docs/architecture.md, "The functions"; the entry points may not all exist yet).
 FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer")
+# The events server (deploy/README.md, "The events server"): its Deployment and Service on every platform,
+# the gunicorn application it serves, and its name in PUBLIC_REQUESTS.
+EVENTS = "events"
+EVENTS_SERVER = "billing-events"
+EVENTS_APP_SOURCE = ROOT / "shared" / "billing" / "http" / "events_app.py"
+EVENTS_APP = "billing.http.events_app:create_app()"
+GUNICORN_GRACEFUL_TIMEOUT_S = 30  # gunicorn's default --graceful-timeout
+PLATFORMS = ("knative", "keda", "openfaas")
 KNATIVE_MAX_REVISION_TIMEOUT_S = 600  # config-defaults max-revision-timeout-seconds (Knative default)
 CRON_PERIOD_S = 60  # the sweeper tick: every minute on every platform
 
@@ -411,7 +426,10 @@ def test_every_function_is_deployed_on_every_platform() -> None:
     assert set(stack()["functions"]) == expected
     assert set(knative_services(platform_docs("knative"))) == expected
     keda_deployments = {d["metadata"]["name"] for d in platform_docs("keda") if d["kind"] == "Deployment"}
-    assert keda_deployments == expected | {"billing-connector"}
+    assert keda_deployments == expected | {"billing-connector", EVENTS_SERVER}
+    # Beside the functions, always on: the connector (no Knative: its sources deliver) and the events server.
+    for platform, others in (("knative", {EVENTS_SERVER}), ("openfaas", {"billing-connector", EVENTS_SERVER})):
+        assert {d["metadata"]["name"] for d in platform_docs(platform) if d["kind"] == "Deployment"} == others
 
 
 def test_images_and_build_args_name_their_function() -> None:
@@ -539,15 +557,23 @@ PUBLIC_REQUESTS = (
     ("POST", "/api/v1/billing/conversations/c-1/close", "control"),
     ("POST", "/api/v1/billing/webhook/evolution/5f0c6c1e-0000-4000-8000-000000000000", "webhook"),
     ("POST", "/api/v1/billing/webhook/evolution/5f0c6c1e-0000-4000-8000-000000000000/messages-upsert", "webhook"),
+    # Server-Sent Events, and a WebSocket upgrade of the same GET: the events server, never status.
+    ("GET", "/api/v1/billing/events", EVENTS),
 )
 HTTP_FUNCTIONS = ("send", "status", "control", "webhook")
 GATEWAY_EXAMPLE = DEPLOY / "gateway" / "public-gateway.example.yaml"
 
 
+def route_source(name: str) -> Path:
+    """Where the routes of an HTTP function, or of the events server, are declared."""
+    return EVENTS_APP_SOURCE if name == EVENTS else FUNCTIONS_DIR / name / "main.py"
+
+
 def function_routes(name: str) -> list[tuple[str, re.Pattern[str]]]:
-    """(method, path pattern) of every ``route(...)`` in ``functions/<name>/main.py``'s ROUTES, compiled as
-    ``billing.http.entry.route`` does (anchored at the end, searched)."""
-    tree = ast.parse((FUNCTIONS_DIR / name / "main.py").read_text(encoding="utf-8"))
+    """(method, path pattern) of every ``route(...)`` in ``functions/<name>/main.py``'s ROUTES (the events
+    server's in ``billing/http/events_app.py``), compiled as ``billing.http.entry.route`` does (anchored at
+    the end, searched)."""
+    tree = ast.parse(route_source(name).read_text(encoding="utf-8"))
     constants = {
         target.id: node.value.value
         for node in tree.body
@@ -609,6 +635,8 @@ def reached_function(platform: str, route: Doc, method: str, path: str) -> tuple
     if target is None:
         return None
     backend, host, forwarded = target
+    if backend == EVENTS_SERVER:  # the events server's plain Service, on every platform
+        return EVENTS, forwarded
     if platform == "knative":  # Kourier's internal gateway routes on the rewritten Host
         assert backend == "kourier-internal"
         return host.removesuffix(".billing.svc.cluster.local"), forwarded
@@ -634,7 +662,7 @@ def route_problems(platform: str, route: Doc) -> list[str]:
 
 
 def test_every_public_request_is_one_that_its_function_serves_and_every_route_has_one() -> None:
-    for name in HTTP_FUNCTIONS:
+    for name in (*HTTP_FUNCTIONS, EVENTS):
         routes = function_routes(name)
         assert routes, name
         requests = [(m, p) for m, p, f in PUBLIC_REQUESTS if f == name]
@@ -651,11 +679,86 @@ def test_public_routes_send_every_api_request_to_its_function_with_its_path(plat
 
 def test_route_checker_catches_a_missing_or_misdirected_route() -> None:
     route = public_route("knative")
-    route["spec"]["rules"] = [r for r in route["spec"]["rules"] if "status." not in str(r["filters"])]
+    route["spec"]["rules"] = [r for r in route["spec"]["rules"] if "status." not in str(r.get("filters"))]
     assert any("/conversations " in p and "None" in p for p in route_problems("knative", route))
     route = public_route("openfaas")
     route["spec"]["rules"][0]["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] = "/function/send"
     assert any("/send/overdue" in p for p in route_problems("openfaas", route))
+    for platform in PLATFORMS:  # without its exact rule, the stream falls to status's GET prefix
+        route = public_route(platform)
+        route["spec"]["rules"] = [r for r in route["spec"]["rules"] if EVENTS_SERVER not in str(r["backendRefs"])]
+        assert route_problems(platform, route) == [
+            f"{platform}: GET /api/v1/billing/events reaches ('status', '/api/v1/billing/events'), not {EVENTS}"
+        ]
+
+
+def backend_problems(platform: str, route: Doc, docs: list[Doc]) -> list[str]:
+    """Every backendRef naming one of our Services: the Service exists in the namespace referred to, on that
+    port, and a ReferenceGrant in that namespace allows the route when it is another one's."""
+    problems = []
+    services = {
+        (d["metadata"]["namespace"], d["metadata"]["name"]): d
+        for d in docs
+        if (d["apiVersion"], d["kind"]) == ("v1", "Service")
+    }
+    grants = [d for d in docs if d["kind"] == "ReferenceGrant"]
+    here = route["metadata"]["namespace"]
+    for rule in route["spec"]["rules"]:
+        for ref in rule["backendRefs"]:
+            namespace = ref.get("namespace", here)
+            service = services.get((namespace, ref["name"]))
+            if service is None:
+                if ref["name"] == EVENTS_SERVER:
+                    problems.append(f"{platform}: no Service {namespace}/{ref['name']}")
+                continue  # the platform's own gateway (Kourier, OpenFaaS): not ours to check
+            if ref["port"] not in {port["port"] for port in service["spec"]["ports"]}:
+                problems.append(f"{platform}: Service {namespace}/{ref['name']} has no port {ref['port']}")
+            allowed = namespace == here or any(
+                grant["metadata"]["namespace"] == namespace
+                and {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": here}
+                in grant["spec"]["from"]
+                and any(
+                    to["kind"] == "Service" and to.get("name", ref["name"]) == ref["name"] for to in grant["spec"]["to"]
+                )
+                for grant in grants
+            )
+            if not allowed:
+                problems.append(
+                    f"{platform}: no ReferenceGrant lets {here}'s route use Service {namespace}/{ref['name']}"
+                )
+    return problems
+
+
+def event_stream_rules(route: Doc) -> list[Doc]:
+    return [r for r in route["spec"]["rules"] if any(ref["name"] == EVENTS_SERVER for ref in r["backendRefs"])]
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_event_stream_reaches_the_events_service_with_no_request_timeout(platform: str) -> None:
+    """Envoy-based Gateways end a response after 15 s unless the route disables its timeout; the stream goes
+    to the events server's own Service (not through Kourier or the OpenFaaS gateway, which would cut it)."""
+    route = public_route(platform)
+    assert backend_problems(platform, route, platform_docs(platform)) == []
+    [rule] = event_stream_rules(route)
+    assert rule["timeouts"]["request"] == "0s"
+    assert "filters" not in rule, "the events server sees the path as the client sent it"
+    assert [m["path"] for m in rule["matches"]] == [{"type": "Exact", "value": "/api/v1/billing/events"}]
+
+
+def test_backend_checker_catches_a_missing_service_port_or_grant() -> None:
+    route, docs = public_route("openfaas"), platform_docs("openfaas")
+    grants = [d for d in docs if d["kind"] != "ReferenceGrant"]
+    assert backend_problems("openfaas", route, grants) == [
+        "openfaas: no ReferenceGrant lets openfaas's route use Service openfaas-fn/billing-events"
+    ]
+    [rule] = event_stream_rules(route)
+    rule["backendRefs"][0]["port"] = 8080
+    assert backend_problems("openfaas", route, docs) == [
+        "openfaas: Service openfaas-fn/billing-events has no port 8080"
+    ]
+    route = public_route("keda")
+    docs = [d for d in platform_docs("keda") if not (d["kind"] == "Service" and d["metadata"]["name"] == EVENTS_SERVER)]
+    assert backend_problems("keda", route, docs) == ["keda: no Service billing/billing-events"]
 
 
 def test_the_example_gateway_terminates_tls_for_every_route_and_never_serves_them_plain() -> None:
@@ -900,11 +1003,241 @@ def test_network_policies_fence_every_function_and_only_those(
     assert selected(http_policy) == {"send", "status", "control", "webhook"}
     assert selected(trigger_policy) == {"sender", "sweeper", "deliverer"}
     assert selected(http_policy) | selected(trigger_policy) == present_entry_points()
-    for policy in policies.values():
-        assert policy["spec"]["policyTypes"] == ["Ingress"] and policy["spec"]["ingress"][0]["from"]
+    assert set(policies) == {http_policy, trigger_policy, EVENTS_SERVER}
+    for name in (http_policy, trigger_policy):
+        assert policies[name]["spec"]["policyTypes"] == ["Ingress"] and policies[name]["spec"]["ingress"][0]["from"]
 
 
 def test_openfaas_network_policy_selects_every_function_by_its_openfaas_label() -> None:
-    [policy] = load(DEPLOY / "openfaas" / "network-policies.yaml")
+    policies = {d["metadata"]["name"]: d for d in load(DEPLOY / "openfaas" / "network-policies.yaml")}
+    assert set(policies) == {"billing-functions-from-gateway", EVENTS_SERVER}
+    policy = policies["billing-functions-from-gateway"]
     [expression] = policy["spec"]["podSelector"]["matchExpressions"]
     assert expression["key"] == "faas_function" and set(expression["values"]) == set(stack()["functions"])
+
+
+# ------------------------------------------------------------------------------- tests: the events server
+GUNICORN_FLAGS = frozenset({"--no-control-socket", "--preload", "--reload", "--daemon", "--check-config"})
+
+
+def gunicorn_arguments(argv: list[str]) -> tuple[dict[str, str], list[str]]:
+    """(options, applications) of a gunicorn command line after ``gunicorn``; a flag's value is ""."""
+    options: dict[str, str] = {}
+    positional: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word in GUNICORN_FLAGS:
+            options[word] = ""
+        elif word.startswith("--"):
+            name, _, value = word.partition("=")
+            options[name] = value or next(words, "")
+        else:
+            positional.append(word)
+    return options, positional
+
+
+def events_deployment(docs: list[Doc]) -> Doc:
+    [deployment] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == EVENTS_SERVER]
+    return deployment
+
+
+def expand_defaults(text: str) -> str:
+    """stack.yml's ``${VAR:-default}`` as faas-cli expands it with VAR unset."""
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", text)
+
+
+def function_container_env(platform: str, name: str, docs: list[Doc]) -> dict[str, str]:
+    """The environment (ConfigMaps included) a function gets on a platform."""
+    if platform == "openfaas":
+        return {key: str(value) for key, value in stack()["functions"][name]["environment"].items()}
+    if platform == "knative":
+        container = knative_services(docs)[name]["spec"]["template"]["spec"]["containers"][0]
+    else:
+        [function] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+        container = pod_spec(function)["containers"][0]
+    return container_env(container, configmaps(docs))
+
+
+def function_image(platform: str, name: str, docs: list[Doc]) -> str:
+    if platform == "openfaas":
+        return expand_defaults(stack()["functions"][name]["image"])
+    if platform == "knative":
+        image: str = knative_services(docs)[name]["spec"]["template"]["spec"]["containers"][0]["image"]
+        return image
+    [function] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name]
+    image = pod_spec(function)["containers"][0]["image"]
+    return image
+
+
+def probe_problems(container: Doc, port_name: str) -> list[str]:
+    problems = []
+    for probe in ("startupProbe", "readinessProbe"):
+        action = container.get(probe, {}).get("httpGet", {})
+        if (action.get("path"), action.get("port")) != ("/healthz", port_name):
+            problems.append(f"{probe} is not GET /healthz on port {port_name}")
+    liveness = container.get("livenessProbe")
+    if liveness is None:
+        problems.append("no livenessProbe")
+    elif "httpGet" in liveness:
+        # A probe request waits for a free thread: on a pod whose threads all hold streams it would fail and
+        # restart a pod full of healthy streams. gunicorn's arbiter restarts a hung worker by itself.
+        problems.append("livenessProbe waits for a free thread (httpGet): probe the socket instead")
+    return problems
+
+
+def events_server_problems(platform: str, docs: list[Doc]) -> list[str]:
+    """The events server's Deployment: gunicorn serving the events app (one process, several threads) from the
+    status image of the same release, the functions' Secret and settings, probes, shutdown, and a Service."""
+    problems: list[str] = []
+    deployment = events_deployment(docs)
+    spec = pod_spec(deployment)
+    [container] = spec["containers"]
+    command = container.get("command", [])
+    options, applications = gunicorn_arguments(command[1:])
+    if command[:1] != ["gunicorn"] or applications != [EVENTS_APP]:
+        problems.append(f"command is not gunicorn serving {EVENTS_APP}: {command}")
+    env = container_env(container, configmaps(docs))
+    streams_per_key = int(env.get("BILLING_EVENTS_STREAMS_PER_KEY", default_budget("events_streams_per_key")))
+    if int(options.get("--workers", "1")) != 1:
+        problems.append("more than one worker: each would open its own LISTEN and count streams per key apart")
+    if not int(options.get("--threads", "1")) > streams_per_key:
+        problems.append(
+            f"--threads must exceed BILLING_EVENTS_STREAMS_PER_KEY ({streams_per_key}): a thread per stream"
+        )
+    ports = {port["containerPort"]: port["name"] for port in container.get("ports", [])}
+    bound = int(options.get("--bind", ":0").rpartition(":")[2])
+    if bound not in ports:
+        problems.append(f"gunicorn binds port {bound}, the container declares {sorted(ports)}")
+    problems += probe_problems(container, ports.get(bound, "?"))
+
+    image = container["image"]
+    status_image = function_image(platform, "status", docs)
+    if image != status_image:
+        problems.append(f"image {image} is not the status function's {status_image} (same release, same code)")
+
+    sources = env_sources(container)
+    if ("secretRef", "billing-secrets") not in sources:
+        problems.append("does not read the Secret billing-secrets (DATABASE_URL, RABBITMQ_URL, BILLING_SECRET_KEY)")
+    for item in container.get("env", []):
+        ref = item.get("valueFrom", {}).get("secretKeyRef")
+        if ref is not None and (ref["name"] != "billing-secrets" or not ref.get("optional")):
+            problems.append(f"{item['name']} must come from an optional key of billing-secrets (else envFrom's)")
+    functions_env = function_container_env(platform, "deliverer", docs)
+    for key in ("BILLING_ENV", "BILLING_BROKER_QUEUE_PREFIX", "BILLING_INTERNAL_AUTH"):
+        if env.get(key) != functions_env.get(key):
+            problems.append(f"{key} is {env.get(key)!r}, the functions' {functions_env.get(key)!r}")
+
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command", [])
+    sleep = float(pre_stop[1]) if pre_stop[:1] == ["sleep"] and len(pre_stop) == 2 else 0.0
+    if not sleep > 0:
+        problems.append("no preStop sleep: the Gateway may still send new streams to a stopping pod")
+    graceful = float(options.get("--graceful-timeout", GUNICORN_GRACEFUL_TIMEOUT_S))
+    grace = spec.get("terminationGracePeriodSeconds", 30)
+    if not grace > sleep + graceful:
+        problems.append(
+            f"terminationGracePeriodSeconds {grace} <= preStop {sleep:g} s + --graceful-timeout {graceful:g} s"
+        )
+
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    services = [
+        d for d in docs if (d["apiVersion"], d["kind"]) == ("v1", "Service") and d["metadata"]["name"] == EVENTS_SERVER
+    ]
+    if len(services) != 1:
+        problems.append(f"{len(services)} Services {EVENTS_SERVER}")
+    for service in services:
+        if service["metadata"]["namespace"] != deployment["metadata"]["namespace"]:
+            problems.append("the Service is not in the Deployment's namespace")
+        if not service["spec"]["selector"].items() <= labels.items():
+            problems.append("the Service does not select the Deployment's pods")
+        for port in service["spec"]["ports"]:
+            if port["targetPort"] not in {*ports, *ports.values()}:
+                problems.append(f"the Service targets port {port['targetPort']}, not the container's")
+    if labels.get("app.kubernetes.io/name") != EVENTS_SERVER:
+        problems.append("pods not labelled app.kubernetes.io/name=billing-events (monitors, NetworkPolicy)")
+    return problems
+
+
+def test_the_events_app_is_the_module_gunicorn_loads() -> None:
+    """The command's application exists: ``billing.http.events_app`` defines ``create_app``."""
+    module, _, call = EVENTS_APP.partition(":")
+    assert module.replace(".", "/") + ".py" == str(EVENTS_APP_SOURCE.relative_to(ROOT / "shared"))
+    tree = ast.parse(EVENTS_APP_SOURCE.read_text(encoding="utf-8"))
+    assert call.removesuffix("()") in {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_events_server_runs_always_on_with_the_secrets_probes_and_a_grace_period(platform: str) -> None:
+    docs = platform_docs(platform)
+    assert events_server_problems(platform, docs) == []
+    deployment = events_deployment(docs)
+    assert deployment["spec"]["replicas"] >= 1, "always on: never scaled to zero"
+    assert not [d for d in docs if d["kind"] == "ScaledObject" and d["spec"]["scaleTargetRef"]["name"] == EVENTS_SERVER]
+    assert EVENTS_SERVER not in knative_services(docs), "a Knative Service cuts WebSockets and scales to zero"
+    [budget] = [d for d in docs if d["kind"] == "PodDisruptionBudget" and d["metadata"]["name"] == EVENTS_SERVER]
+    assert (
+        budget["spec"]["selector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_events_server_checker_catches_a_wrong_command_image_secret_probe_or_grace() -> None:
+    def broken(change: Any) -> list[str]:
+        docs = platform_docs("keda")
+        change(pod_spec(events_deployment(docs)))
+        return events_server_problems("keda", docs)
+
+    def container(spec: Doc) -> Doc:
+        found: Doc = spec["containers"][0]
+        return found
+
+    assert any("command" in p for p in broken(lambda s: container(s).update(command=["billing", "connector"])))
+    assert any("worker" in p for p in broken(lambda s: container(s)["command"].extend(["--workers", "4"])))
+    assert any("image" in p for p in broken(lambda s: container(s).update(image="x/billing-status:0.0.9")))
+    assert any("billing-secrets" in p for p in broken(lambda s: container(s).update(envFrom=[])))
+    assert any(
+        "optional" in p for p in broken(lambda s: container(s)["env"][0]["valueFrom"]["secretKeyRef"].pop("optional"))
+    )
+    assert any(
+        "free thread" in p for p in broken(lambda s: container(s).update(livenessProbe=container(s)["readinessProbe"]))
+    )
+    assert any("readinessProbe" in p for p in broken(lambda s: container(s).pop("readinessProbe")))
+    assert any(
+        "terminationGracePeriodSeconds" in p for p in broken(lambda s: s.update(terminationGracePeriodSeconds=30))
+    )
+    assert any("preStop" in p for p in broken(lambda s: container(s).pop("lifecycle")))
+    docs = platform_docs("openfaas")
+    env = pod_spec(events_deployment(docs))["containers"][0]["env"]
+    next(e for e in env if e["name"] == "BILLING_BROKER_QUEUE_PREFIX")["value"] = "other"
+    assert any("BILLING_BROKER_QUEUE_PREFIX" in p for p in events_server_problems("openfaas", docs))
+
+
+def url_ports(secret: Doc) -> set[int]:
+    """The ports of the URLs in billing-secrets (PostgreSQL, the pooler, RabbitMQ)."""
+    return {urlsplit(v).port or 0 for k, v in secret["stringData"].items() if k.endswith("_URL")}
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_events_server_admits_the_gateway_and_reaches_only_postgres_rabbitmq_and_dns(platform: str) -> None:
+    docs = platform_docs(platform)
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"] == EVENTS_SERVER]
+    deployment = events_deployment(docs)
+    assert policy["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert (
+        policy["spec"]["podSelector"]["matchLabels"].items()
+        <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+
+    def namespaces(peers: list[Doc]) -> set[str]:
+        return {peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for peer in peers}
+
+    [ingress] = policy["spec"]["ingress"]
+    assert namespaces(ingress["from"]) == {"gateway-system", "monitoring"}  # the Gateway's proxy, Prometheus
+    [container] = pod_spec(deployment)["containers"]
+    assert [p["port"] for p in ingress["ports"]] == [port["containerPort"] for port in container["ports"]]
+    allowed = {(port["port"], port["protocol"]) for rule in policy["spec"]["egress"] for port in rule["ports"]}
+    assert {(53, "UDP"), (53, "TCP")} <= allowed
+    [secret] = [
+        d for d in load(DEPLOY / "knative" / "02-secret.example.yaml") if d["metadata"]["name"] == "billing-secrets"
+    ]
+    assert {(port, "TCP") for port in url_ports(secret)} <= allowed

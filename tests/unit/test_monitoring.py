@@ -6,8 +6,8 @@
 * the dashboard imports into Grafana 10+: a ``${DS_PROMETHEUS}`` input and variable, ``tenant`` and
   ``instance`` variables, unique panel ids, grid positions inside the 24 columns that do not overlap;
 * the scrape configurations (plain Prometheus, and the Prometheus Operator's PodMonitors) reach every
-  deployed function on its port and the connector on its metrics port, with the metrics token from a
-  file or a Secret, never inline.
+  deployed function on its port, the connector on its metrics port and the events server (the functions'
+  /metrics, always on) on its port, each once, with the metrics token from a file or a Secret, never inline.
 
 The PodMonitors and the ConfigMap are also validated as manifests by test_manifests.py (the PodMonitor
 against deploy/schemas/monitoring.coreos.com/podmonitor_v1.json).
@@ -254,6 +254,27 @@ def connector_metrics_port_name() -> str:
     return names.pop()
 
 
+def events_deployments() -> list[Doc]:
+    """The events server (``billing.http.events_app`` under gunicorn) of every platform."""
+    return [
+        doc
+        for path in sorted(DEPLOY.glob("*/*.yaml"))
+        for doc in load_docs(path)
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "billing-events"
+    ]
+
+
+def events_label_and_port_name() -> tuple[str, str]:
+    """The pod label and the named port of the events server, the same in every manifest."""
+    found: set[tuple[str, str]] = set()
+    for deployment in events_deployments():
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        label = deployment["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        found |= {(label, port["name"]) for port in container["ports"]}
+    assert len(found) == 1, found
+    return found.pop()
+
+
 def namespaces() -> set[str]:
     """Where the functions and the connector run: billing (Knative, KEDA) and the OpenFaaS function namespace."""
     return {deployment["metadata"]["namespace"] for deployment in connector_deployments()}
@@ -407,7 +428,7 @@ def test_grid_checker_catches_duplicate_ids_overlaps_and_overflow() -> None:
 # ------------------------------------------------------------------------------ tests: scrape configs
 def test_scrape_configs_reach_every_function_and_the_connector_with_the_token_from_a_file() -> None:
     jobs = scrape_configs()
-    assert set(jobs) == {"billing-functions", "billing-connector"}
+    assert set(jobs) == {"billing-functions", "billing-connector", "billing-events"}
     for name, job in jobs.items():
         assert job["metrics_path"] == "/metrics", name
         authorization = job["authorization"]
@@ -434,6 +455,14 @@ def test_scrape_configs_reach_every_function_and_the_connector_with_the_token_fr
     assert {keep_regex(connector, "__meta_kubernetes_pod_label_app_kubernetes_io_name")} == labels
     assert keep_regex(connector, "__meta_kubernetes_pod_container_port_name") == connector_metrics_port_name()
 
+    events = jobs["billing-events"]
+    label, port_name = events_label_and_port_name()
+    assert {d["metadata"]["namespace"] for d in events_deployments()} == namespaces()
+    assert keep_regex(events, "__meta_kubernetes_pod_label_app_kubernetes_io_name") == label
+    assert keep_regex(events, "__meta_kubernetes_pod_container_port_name") == port_name
+    # Scraped once: the functions' job names no function after the events server's pods, so it drops them.
+    assert re.fullmatch(naming["regex"], label) is None
+
 
 def test_pod_monitors_match_the_deployed_pods_and_send_the_metrics_token() -> None:
     token_key = Settings.model_fields["metrics_token"].alias
@@ -441,7 +470,9 @@ def test_pod_monitors_match_the_deployed_pods_and_send_the_metrics_token() -> No
     monitors = load_docs(POD_MONITORS)
     assert {d["kind"] for d in monitors} == {"PodMonitor"}
     by_place = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in monitors}
-    assert set(by_place) == {(ns, name) for ns in namespaces() for name in ("billing-functions", "billing-connector")}
+    names = ("billing-functions", "billing-connector", "billing-events")
+    assert set(by_place) == {(ns, name) for ns in namespaces() for name in names}
+    label, port_name = events_label_and_port_name()
     for (namespace, name), monitor in by_place.items():
         for endpoint in monitor["spec"]["podMetricsEndpoints"]:
             assert endpoint["path"] == "/metrics"
@@ -452,6 +483,9 @@ def test_pod_monitors_match_the_deployed_pods_and_send_the_metrics_token() -> No
             [expression] = selector["matchExpressions"]
             assert expression["operator"] == "In" and set(expression["values"]) == deployed_functions()
             assert [e["portNumber"] for e in monitor["spec"]["podMetricsEndpoints"]] == [function_port()]
+        elif name == "billing-events":
+            assert selector == {"matchLabels": {"app.kubernetes.io/name": label}}
+            assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == [port_name]
         else:
             assert selector == {"matchLabels": {"app.kubernetes.io/name": "billing-connector"}}
             assert [e["port"] for e in monitor["spec"]["podMetricsEndpoints"]] == [connector_metrics_port_name()]
