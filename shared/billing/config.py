@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     # the client is told to reconnect (with Last-Event-ID it misses nothing), and how often a process
     # looks for events whose notification it missed.
     events_streams_per_key: int = Field(default=5, ge=1, le=100, alias="BILLING_EVENTS_STREAMS_PER_KEY")
+    # Open streams in one process: keep it below the server's threads (gunicorn --threads 100).
+    events_max_streams: int = Field(default=80, ge=1, le=10_000, alias="BILLING_EVENTS_MAX_STREAMS")
     events_heartbeat_s: float = Field(default=15.0, gt=0, le=300, alias="BILLING_EVENTS_HEARTBEAT_S")
     events_max_stream_s: float = Field(default=3600.0, gt=0, alias="BILLING_EVENTS_MAX_STREAM_S")
     events_poll_s: float = Field(default=1.0, gt=0, le=60, alias="BILLING_EVENTS_POLL_S")

@@ -176,6 +176,25 @@ def test_the_stream_refuses_bad_input_another_tenants_queue_and_too_many_streams
         r.close()
 
 
+def test_a_full_events_server_answers_503_with_retry_after(
+    db: Any, world: World, sim: Any, events_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+
+    monkeypatch.setenv("BILLING_EVENTS_MAX_STREAMS", "2")
+    reset_settings_cache()
+    other = make_world(db, gateway_url=sim.base_url, name="globex", gateway_token="instance-token-2")
+    readers = [SseReader(f"{events_url}{PATH}", {"X-Billing-API-Key": k}) for k in (world.key, other.key)]
+    for r in readers:
+        r.wait_for(lambda r: r.status == 200)
+    with httpx.Client(base_url=events_url, timeout=5) as client:
+        refused = client.get(PATH, headers={"X-Billing-API-Key": world.key})
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert "maximum of 2 open streams" in refused.json()["detail"]
+    for r in readers:
+        r.close()
+
+
 def test_a_stream_sends_heartbeats_while_nothing_happens(db: Any, world: World, events_url: str) -> None:
     reader = SseReader(f"{events_url}{PATH}", {"X-Billing-API-Key": world.key})
     reader.wait_for(lambda r: r.comments >= 2, timeout=5)

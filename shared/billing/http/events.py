@@ -10,8 +10,10 @@ process's one LISTEN connection (``EventListener``) only wakes the streams early
 process; a stream ends after ``BILLING_EVENTS_MAX_STREAM_S`` (clients reconnect with their last id),
 which lets long-lived connections move between replicas.
 
-Each open stream holds one server thread while it lasts: run the events function with many threads
-(``THREADS``), always on (see deploy/README.md), never on the scale-to-zero path of the other functions.
+Each open stream holds one server thread while it lasts: the events server (``events_app``) runs always
+on under gunicorn with more threads than ``BILLING_EVENTS_MAX_STREAMS`` (deploy/README.md), so probes,
+scrapes and refusals always find a free thread; a full process answers 503 with Retry-After and the
+client's reconnect lands on another replica.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ _open: dict[str, int] = {}
 _open_lock = threading.Lock()
 
 
-def _take_slot(key: str, limit: int) -> Callable[[], None]:
-    """One of the key's open streams in this process, or 429; returns the release."""
-    from billing.errors import RateLimitedError
+def _take_slot(key: str, limit: int, process_limit: int) -> Callable[[], None]:
+    """One of the key's open streams in this process, or 429 (the key's limit) or 503 (the process is
+    full); returns the release."""
+    from billing.errors import DependencyUnavailableError, RateLimitedError
 
     with _open_lock:
+        if sum(_open.values()) >= process_limit:
+            raise DependencyUnavailableError(f"this events server has its maximum of {process_limit} open streams")
         if _open.get(key, 0) >= limit:
             raise RateLimitedError(
                 f"this API key already has {limit} open event streams: close one, or share one stream "
@@ -174,7 +179,7 @@ def stream(request: Request, match: re.Match[str]) -> Response:
         )
         authorize(query, conn=session.connection(), allowed_types=principal.allowed_types)
     hub = bootstrap.event_listener(settings)
-    release = _take_slot(str(principal.api_key_id), settings.events_streams_per_key)
+    release = _take_slot(str(principal.api_key_id), settings.events_streams_per_key, settings.events_max_streams)
     logger.info(
         "event stream opened",
         extra={"action": "events.stream_open", "tenant_id": str(principal.tenant_id), "after": query.after},
