@@ -276,8 +276,11 @@ def test_an_endpoint_never_sees_another_tenants_events_and_filters_choose_the_ty
     my_events, their_events = tenant_events(world.tenant_id), tenant_events(other.tenant_id)
     assert mine.acknowledged() == [e.id for e in my_events]
     assert theirs.acknowledged() == [e.id for e in their_events]
-    assert {json.loads(r.body)["data"]["queue_id"] for r in mine.received} == {str(my_queue)}
-    assert {json.loads(r.body)["data"]["queue_id"] for r in theirs.received} == {str(their_queue)}
+    # Queue and contact events name their queue; the instance's first check ("instance.up") names its own.
+    for erp, queue, instance in ((mine, my_queue, world.instance_id), (theirs, their_queue, other.instance_id)):
+        bodies = [json.loads(r.body) for r in erp.received]
+        assert {b["data"]["queue_id"] for b in bodies if not b["type"].startswith("instance.")} == {str(queue)}
+        assert {b["data"]["instance_id"] for b in bodies if b["type"].startswith("instance.")} <= {str(instance)}
     assert [json.loads(r.body)["type"] for r in failures_only.received] == ["queue.completed"]
 
 

@@ -161,3 +161,26 @@ def test_the_status_body_names_the_queues_last_event_so_a_poller_can_follow_from
     view = queue_status(queue_id, tenant_id=world.tenant_id, session=db, now=datetime.now(UTC))
     assert view.last_event_id == events[-1].id
     assert events_of(world.tenant_id, queue_id=queue_id, after=view.last_event_id) == []
+
+
+def test_an_instance_back_after_a_new_key_is_up_again(db: Any, world: World) -> None:
+    """auth_failed -> unknown (billing instance update --api-key) -> open: the ERP hears it is back."""
+    for state in ("auth_failed", "unknown", "open"):
+        db.execute(
+            sa.text("UPDATE whatsapp_instances SET health_state = :s WHERE id = :i"),
+            {"s": state, "i": world.instance_id},
+        )
+    db.commit()
+    types = [(e.type, e.data["state"]) for e in events_of(world.tenant_id)]
+    assert types == [("instance.down", "auth_failed"), ("instance.up", "open")]
+
+
+@pytest.mark.parametrize("after", ["%C2%B2", "²", "9" * 5000, "-1", "1e3"])
+def test_an_after_that_is_not_an_event_id_is_a_422(after: str) -> None:
+    from billing.errors import ValidationFailedError
+    from billing.services.events.log import parse_after
+
+    with pytest.raises(ValidationFailedError):
+        parse_after(after, None)
+    with pytest.raises(ValidationFailedError):
+        parse_after(None, after)

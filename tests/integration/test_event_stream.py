@@ -217,3 +217,26 @@ def test_events_the_server_numbers_wake_the_erp_webhook_deliverer_at_once(
         time.sleep(0.05)
     [token] = broker.tokens(queue_names().events)
     assert token.kind == "events"
+
+
+def test_a_malformed_websocket_handshake_is_a_400_and_holds_no_stream(db: Any, world: World, events_url: str) -> None:
+    headers = {"X-Billing-API-Key": world.key, "Upgrade": "websocket", "Connection": "Upgrade"}
+    with httpx.Client(base_url=events_url, timeout=5) as client:
+        for _ in range(4):  # more than the key's 3 streams: none may be held by a refused handshake
+            answer = client.get(PATH, headers=headers)
+            assert answer.status_code == 400 and "Sec-WebSocket-Version" in answer.json()["detail"]
+    reader = SseReader(f"{events_url}{PATH}", {"X-Billing-API-Key": world.key})
+    reader.wait_for(lambda r: r.status == 200)
+    reader.close()
+
+
+def test_a_websocket_client_that_writes_is_disconnected(db: Any, world: World, events_url: str) -> None:
+    from simple_websocket import Client, ConnectionClosed
+
+    ws = Client.connect(events_url.replace("http://", "ws://") + PATH, headers={"X-Billing-API-Key": world.key})
+    ws.send("x" * 100)
+    deadline = time.monotonic() + 5
+    with pytest.raises(ConnectionClosed):
+        while time.monotonic() < deadline:
+            ws.receive(timeout=0.5)
+    assert ws.close_reason == 1008

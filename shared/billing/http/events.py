@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from billing.errors import MalformedRequestError
+
 if TYPE_CHECKING:
     import re
 
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SSE_RETRY_MS = 2000
+MAX_CLIENT_MESSAGE = 1024  # bytes: clients have nothing to say on this stream
 
 _open: dict[str, int] = {}
 _open_lock = threading.Lock()
@@ -124,13 +127,42 @@ def _sse(query: EventQuery, hub: EventListener, settings: Settings, release: Cal
         release()
 
 
+def _refuse_input(ws: Any, every_s: float) -> None:
+    """The stream only sends: the first message a client sends closes it (1008), so nothing a client
+    writes piles up in the server's memory (each message is also capped at ``MAX_CLIENT_MESSAGE``)."""
+    from simple_websocket import ConnectionClosed
+
+    while ws.connected:
+        try:
+            if ws.receive(timeout=every_s) is not None:
+                ws.close(reason=1008, message="this stream only sends events")
+                return
+        except ConnectionClosed:
+            return
+
+
+def _check_handshake(request: Request) -> None:
+    """Refuse a malformed upgrade before anything is taken (400, never a 500 or a held slot)."""
+    if request.headers.get("Sec-WebSocket-Version") != "13" or not request.headers.get("Sec-WebSocket-Key"):
+        raise MalformedRequestError(
+            "a WebSocket upgrade needs Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key (RFC 6455)"
+        )
+
+
 def _websocket(
     request: Request, query: EventQuery, hub: EventListener, settings: Settings, release: Callable[[], None]
 ) -> Response:
     from flask import Response
     from simple_websocket import ConnectionClosed, Server
 
-    ws = Server.accept(request.environ, ping_interval=settings.events_heartbeat_s)
+    try:
+        ws = Server.accept(
+            request.environ, ping_interval=settings.events_heartbeat_s, max_message_size=MAX_CLIENT_MESSAGE
+        )
+    except Exception as exc:  # a handshake the library refuses: nothing was taken over yet
+        release()
+        raise MalformedRequestError(f"not a valid WebSocket handshake ({type(exc).__name__})") from exc
+    threading.Thread(target=_refuse_input, args=(ws, settings.events_heartbeat_s), daemon=True).start()
     try:
         for events in batches(query, hub, settings, alive=lambda: bool(ws.connected)):
             for event in events:
@@ -178,13 +210,16 @@ def stream(request: Request, match: re.Match[str]) -> Response:
             last_event_id=request.headers.get("Last-Event-ID"),
         )
         authorize(query, conn=session.connection(), allowed_types=principal.allowed_types)
+    upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+    if upgrade:
+        _check_handshake(request)
     hub = bootstrap.event_listener(settings)
     release = _take_slot(str(principal.api_key_id), settings.events_streams_per_key, settings.events_max_streams)
     logger.info(
         "event stream opened",
         extra={"action": "events.stream_open", "tenant_id": str(principal.tenant_id), "after": query.after},
     )
-    if request.headers.get("Upgrade", "").lower() == "websocket":
+    if upgrade:
         return _websocket(request, query, hub, settings, release)
     return Response(
         _sse(query, hub, settings, release),

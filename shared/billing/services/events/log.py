@@ -49,7 +49,7 @@ def parse_after(after: str | None, last_event_id: str | None) -> int:
     raw, field = (last_event_id, "Last-Event-ID") if last_event_id not in (None, "") else (after, "after")
     if raw is None or raw == "":
         return 0
-    if not raw.isdigit() or int(raw) > MAX_AFTER:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or int(raw) > MAX_AFTER:
         raise _invalid(field, f"{field} must be an event id (a whole number), as sent in an event's id")
     return int(raw)
 

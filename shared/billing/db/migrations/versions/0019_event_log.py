@@ -92,8 +92,7 @@ BEGIN
     INSERT INTO billing_events (tenant_id, type, queue_id, data)
     SELECT NEW.tenant_id, CASE WHEN NEW.health_state = 'open' THEN 'instance.up' ELSE 'instance.down' END, NULL,
            jsonb_build_object('instance_id', NEW.id, 'name', NEW.name, 'state', NEW.health_state)
-     WHERE NEW.health_state = 'open' AND OLD.health_state IN ('close', 'auth_failed')
-        OR NEW.health_state IN ('close', 'auth_failed');
+     WHERE NEW.health_state = 'open' OR NEW.health_state IN ('close', 'auth_failed');
 __NOTIFY_AND_END__
 
 -- An opt-out (a customer's keyword, or an operator's ``billing suppression add``): the reminder it
