@@ -91,3 +91,32 @@ def test_a_purge_takes_one_bounded_batch_of_each_kind(db: Any) -> None:
     db.commit()
     assert upkeep.purge_retained(session=db, now=datetime.now(UTC), batch=2) == 2
     assert count(db, "SELECT count(*) FROM billing_contacts WHERE queue_id = :q", q=queue) == 3
+
+
+def test_events_past_retention_are_purged_but_never_the_newest_so_ids_never_repeat(db: Any) -> None:
+    from billing.db.engine import get_engine
+    from billing.services.events.log import sequence_pending
+    from billing.services.sweep import upkeep
+
+    world = make_world(db, gateway_url="http://127.0.0.1:9", retention_days=7)
+    for i in range(3):
+        db.execute(
+            sa.text(
+                "INSERT INTO billing_events (tenant_id, type, occurred_at, data)"
+                " VALUES (:t, 'instance.down', :at, '{}')"
+            ),
+            {"t": world.tenant_id, "at": datetime.now(UTC) - timedelta(days=30 - i)},
+        )
+    db.commit()
+    sequence_pending(get_engine())
+    upkeep.purge_retained(session=db, now=datetime.now(UTC))
+    db.commit()
+    assert count(db, "SELECT count(*) FROM billing_events") == 1  # the newest stays, though as old
+    last = db.execute(sa.text("SELECT max(seq) FROM billing_events")).scalar_one()
+    db.execute(
+        sa.text("INSERT INTO billing_events (tenant_id, type, data) VALUES (:t, 'instance.up', '{}')"),
+        {"t": world.tenant_id},
+    )
+    db.commit()
+    sequence_pending(get_engine())
+    assert db.execute(sa.text("SELECT max(seq) FROM billing_events")).scalar_one() == last + 1

@@ -796,7 +796,9 @@ def _other_paths() -> dict[str, Any]:
                     (401, 403, 404, 422, 429, 503),
                     e403="the key may not be used from this address, or is limited to some template types and "
                     "named no `queue_id` of those types",
-                    e404=_QUEUE_404,
+                    e404="`queue_id` names no queue of this tenant",
+                    e503="the database is unavailable, or this server holds its maximum of open streams "
+                    "(`Retry-After`; the retry reaches another replica)",
                     e422="`queue_id` not a UUID, an unknown type in `types`, or `after`/`Last-Event-ID` not an "
                     "event id (`errors[0].loc` names the parameter)",
                     e429="over the read budget, or this key already has its maximum of open streams",

@@ -305,7 +305,7 @@ class Event(BaseModel):
     )
 
     id: int = Field(description="the event's id: increases per tenant; resume after it with `Last-Event-ID` or `after`")
-    type: str = Field(description="`queue.*`, `contact.*` or `instance.*` (docs/events.md lists every type)")
+    type: str = Field(description="`queue.*`, `contact.*`, `instance.*` or `endpoint.*` (docs/events.md lists all)")
     timestamp: UtcDatetime = Field(description="when the change committed")
     data: dict[str, Any] = Field(description="what changed: queue and external id, contact index, invoice, phone...")
 

@@ -131,12 +131,24 @@ _PURGE_AUDIT = sa.text(
     )
     """  # noqa: S608
 )
+# Events hold phones and invoice ids like the contacts they describe. Only numbered ones go, and never
+# the newest: the sequencer numbers on from the highest id left, so ids are never given twice.
+_PURGE_EVENTS = sa.text(
+    f"""
+    DELETE FROM billing_events WHERE id IN (
+        SELECT e.id FROM billing_events e JOIN billing_configs g ON g.tenant_id = e.tenant_id
+        WHERE e.occurred_at < :now - {_RETAINED} AND e.seq IS NOT NULL
+          AND e.seq < (SELECT max(seq) FROM billing_events WHERE seq IS NOT NULL)
+        LIMIT :batch
+    )
+    """  # noqa: S608
+)
 RETENTION_BATCH = 1000
 
 
 def purge_retained(*, session: Session, now: datetime, batch: int = RETENTION_BATCH) -> int:
     """Delete one batch of each kind of data past its tenant's retention; returns rows deleted."""
     deleted = 0
-    for statement in (_PURGE_CONTACTS, _PURGE_MESSAGES, _PURGE_CONVERSATIONS, _PURGE_AUDIT):
+    for statement in (_PURGE_CONTACTS, _PURGE_MESSAGES, _PURGE_CONVERSATIONS, _PURGE_AUDIT, _PURGE_EVENTS):
         deleted += _deleted(session.execute(statement, {"now": now, "batch": batch}))
     return deleted
