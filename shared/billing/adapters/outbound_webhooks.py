@@ -42,6 +42,7 @@ class HttpWebhookPoster:
     """A ``WebhookPoster`` over one pooled, thread-safe httpx client."""
 
     def __init__(self, *, timeout_s: float, transport: httpx.BaseTransport | None = None) -> None:
+        self._timeout_s = timeout_s
         self._http = httpx.Client(
             verify=shared_ssl_context(),
             timeout=httpx.Timeout(timeout_s, connect=min(5.0, timeout_s)),
@@ -58,13 +59,15 @@ class HttpWebhookPoster:
                 read = 0
                 for chunk in response.iter_bytes():  # drained when short, so the connection can be reused
                     read += len(chunk)
-                    if read > MAX_ANSWER_BYTES:
+                    # The status is known: a large or dripping answer is not waited for (httpx's
+                    # timeout is per read, so a byte a second would otherwise hold the endpoint's lease).
+                    if read > MAX_ANSWER_BYTES or time.monotonic() - started > self._timeout_s:
                         break
                 status = response.status_code
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
         except httpx.TimeoutException:
             return PostResult(None, error="timed out", duration_s=time.monotonic() - started)
-        except httpx.HTTPError as exc:  # refused, reset, TLS, an unusable URL: no answer
+        except (httpx.HTTPError, ValueError, UnicodeError) as exc:  # refused, reset, TLS, an unusable URL
             return PostResult(None, error=type(exc).__name__, duration_s=time.monotonic() - started)
         error = None if 200 <= status < 300 else f"HTTP {status}"
         return PostResult(status, retry_after_s=retry_after, error=error, duration_s=time.monotonic() - started)

@@ -9,6 +9,7 @@ import hmac
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,8 +46,8 @@ def test_the_test_vector_in_the_erp_documentation_is_what_we_send() -> None:
     assert headers["webhook-signature"] == found[1]
 
 
-def poster(handler: object) -> HttpWebhookPoster:
-    return HttpWebhookPoster(timeout_s=1.0, transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+def poster(handler: object, timeout_s: float = 1.0) -> HttpWebhookPoster:
+    return HttpWebhookPoster(timeout_s=timeout_s, transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
 
 
 def test_the_answer_is_its_status_and_retry_after_and_redirects_are_not_followed() -> None:
@@ -80,3 +81,24 @@ def test_no_answer_is_a_result_without_a_status_never_an_exception(failure: Exce
 
     result = poster(fail).post("https://erp.example.com/hooks", body=BODY, headers={})
     assert (result.status, result.error) == (None, error) and result.duration_s >= 0
+
+
+def test_a_url_httpx_cannot_use_is_a_result_too() -> None:
+    """A host IDNA refuses (``xn--``) raises from inside httpx, not as an HTTPError."""
+    result = poster(lambda request: httpx.Response(204)).post("https://xn--/hooks", body=BODY, headers={})
+    assert result.status is None and result.error
+
+
+def test_a_dripping_answer_is_not_waited_for_once_the_status_is_known() -> None:
+    import time
+
+    class Drip(httpx.SyncByteStream):
+        def __iter__(self) -> Any:
+            for _ in range(50):
+                time.sleep(0.05)
+                yield b"x"
+
+    client = poster(lambda request: httpx.Response(200, stream=Drip()), timeout_s=0.2)
+    started = time.monotonic()
+    result = client.post("https://erp.example.com/hooks", body=BODY, headers={})
+    assert result.status == 200 and time.monotonic() - started < 1.0
