@@ -142,6 +142,7 @@ class SlotClaim:
     valid_until: datetime | None
     contact: ClaimedContact | None
     campaign_id: str | None = None
+    settings_version: int | None = None  # the tenant's, as the claim read it (0021)
 
 
 _CONTACT_FIELDS = ClaimedContact.__slots__
@@ -209,6 +210,7 @@ def claim_slots(
                 valid_until=row["valid_until"],
                 contact=contact,
                 campaign_id=_str(row.get("campaign_id")),
+                settings_version=row.get("settings_version"),
             )
         )
     return claims, next_due, recorded

@@ -64,9 +64,9 @@ MISSED_SLOT_MAX_S = 0.05
 # tried this many times while the move itself keeps the call late; then the call is given back.
 SHIFT_MARGIN_S = 0.01
 SHIFT_ATTEMPTS = 3
-# A tenant's hours and settings are looked up once per claim, from this invocation's copy at most this old;
-# past it, the tenant's settings_version says whether the copy still holds (a change counts from the
-# next message).
+# A tenant's hours and settings are looked up once per claim: this invocation's copy is used while its
+# settings_version is the one the claim read (migration 0021), so a change counts from the next message;
+# a claim without a version (a row of an older function) trusts a copy at most this old.
 TENANT_TTL_S = 1.0
 # Why an instance whose key the gateway refuses is parked (its queues' paused_reason says so).
 AUTH_FAILED_REASON = (
@@ -316,7 +316,7 @@ class Dispatcher:
             return
         assert claim.contact is not None and claim.queue_id is not None
         try:
-            tenant = self._tenant(claim.contact.tenant_id)
+            tenant = self._tenant(claim.contact.tenant_id, claim.settings_version)
         except NotFoundError:  # pragma: no cover - a tenant deleted mid-queue cascades its queues away
             self.round.give_backs.append((claim, True, None))
             return
@@ -336,16 +336,23 @@ class Dispatcher:
         else:
             self.busy.pop(claim.instance.id, None)
 
-    def _tenant(self, tenant_id: str) -> TenantRuntime:
-        """The tenant's hours, time zone and config: this invocation's copy for TENANT_TTL_S, then checked
-        against the tenant's settings_version (re-read when it changed)."""
+    def _tenant(self, tenant_id: str, version: int | None = None) -> TenantRuntime:
+        """The tenant's hours, time zone and config: this invocation's copy while its settings_version is
+        the claim's ``version`` (re-read, without the process cache, when it is not); with no version,
+        the copy for TENANT_TTL_S, then checked against the tenant's settings_version."""
         from billing.db.engine import unit_of_work
 
         hit = self.tenants.get(tenant_id)
-        if hit is not None and self.clock.monotonic() - hit[0] < TENANT_TTL_S:
-            return hit[1]
+        if hit is not None:
+            if version is not None and hit[1].config.settings_version == version:
+                return hit[1]
+            if version is None and self.clock.monotonic() - hit[0] < TENANT_TTL_S:
+                return hit[1]
         with unit_of_work() as uow:
-            runtime = load_tenant_runtime(uuid.UUID(tenant_id), session=uow.session, fresh_s=TENANT_TTL_S)
+            if version is None:
+                runtime = load_tenant_runtime(uuid.UUID(tenant_id), session=uow.session, fresh_s=TENANT_TTL_S)
+            else:
+                runtime = load_tenant_runtime(uuid.UUID(tenant_id), session=uow.session, fresh_s=0.0)
         self.tenants[tenant_id] = (self.clock.monotonic(), runtime)
         return runtime
 
