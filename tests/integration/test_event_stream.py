@@ -240,3 +240,33 @@ def test_a_websocket_client_that_writes_is_disconnected(db: Any, world: World, e
         while time.monotonic() < deadline:
             ws.receive(timeout=0.5)
     assert ws.close_reason == 1008
+
+
+def test_a_websocket_client_that_reconnects_after_its_last_id_misses_nothing(
+    db: Any, world: World, events_url: str
+) -> None:
+    from simple_websocket import Client
+
+    queue_id = make_queue(db, world, 6)
+    assert finish_in_process(queue_id) == "completed"
+    url = events_url.replace("http://", "ws://") + f"{PATH}?queue_id={queue_id}"
+    headers = {"X-Billing-API-Key": world.key}
+
+    def receive(ws: Any, count: int) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while len(got) < count and time.monotonic() < deadline:
+            message = ws.receive(timeout=1)
+            if message is not None:
+                got.append(json.loads(message))
+        return got
+
+    first = Client.connect(url, headers=headers)
+    everything = receive(first, 8)  # started, 6 sent, completed
+    first.close()
+    assert [e["type"] for e in everything][-1] == "queue.completed" and len(everything) == 8
+    again = Client.connect(url + f"&after={everything[2]['id']}", headers=headers)
+    rest = receive(again, 5)
+    extra = again.receive(timeout=0.5)
+    again.close()
+    assert [e["id"] for e in rest] == [e["id"] for e in everything[3:]] and extra is None

@@ -29,6 +29,10 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_URL_CHARS = 2000
 
 
+# Answers that ask the sender to slow down (Standard Webhooks): the next attempt waits one step more.
+THROTTLING = frozenset({429, 502, 504})
+
+
 class Verdict(StrEnum):
     DELIVERED = "delivered"  # any 2xx: the cursor moves on
     GONE = "gone"  # 410: the ERP asks us to stop, the endpoint is disabled
@@ -43,6 +47,10 @@ class PostResult:
     retry_after_s: float | None = None
     error: str | None = None
     duration_s: float = 0.0
+
+    @property
+    def throttled(self) -> bool:
+        return self.status in THROTTLING
 
     @property
     def verdict(self) -> Verdict:
@@ -108,11 +116,13 @@ def parse_schedule(text: str) -> tuple[float, ...]:
     return steps
 
 
-def retry_delay(failures: int, schedule: Sequence[float], *, retry_after_s: float | None, rand: float) -> float:
+def retry_delay(
+    failures: int, schedule: Sequence[float], *, retry_after_s: float | None, rand: float, throttled: bool = False
+) -> float:
     """Seconds until the next attempt after ``failures`` failed ones in a row (``rand`` in [0, 1) spreads
-    it by +-10 %). Past the schedule, its last step repeats. ``Retry-After`` may ask for longer, up to that
-    last step, never for sooner."""
-    step = schedule[min(max(failures, 1), len(schedule) - 1)]
+    it by +-10 %). Past the schedule, its last step repeats. A throttling answer (429, 502, 504) waits one
+    step more. ``Retry-After`` may ask for longer, up to that last step, never for sooner."""
+    step = schedule[min(max(failures, 1) + (1 if throttled else 0), len(schedule) - 1)]
     delay = step * (1 + JITTER * (2 * rand - 1))
     if retry_after_s is not None:
         delay = max(delay, min(retry_after_s, max(schedule)))

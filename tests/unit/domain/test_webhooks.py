@@ -106,3 +106,12 @@ def test_the_body_is_type_timestamp_and_data_and_the_id_is_stable_per_event() ->
     }  # fmt: skip
     assert b" " not in body.replace("João".encode(), b"") and "João".encode() in body
     assert message_id(41) == "evt_41" == message_id(41)
+
+
+@pytest.mark.parametrize("status", [429, 502, 504])
+def test_an_answer_asking_to_slow_down_waits_one_step_more(status: int) -> None:
+    schedule = (0, 5, 300, 1800)
+    assert PostResult(status).throttled and not PostResult(500).throttled and not PostResult(None).throttled
+    assert retry_delay(1, schedule, retry_after_s=None, rand=0.5, throttled=True) == 300
+    assert retry_delay(1, schedule, retry_after_s=None, rand=0.5) == 5
+    assert retry_delay(5, schedule, retry_after_s=None, rand=0.5, throttled=True) == 1800  # the last step repeats

@@ -167,7 +167,9 @@ class Deliverer:
             duration_ms=round(result.duration_s * 1000),
             attempted_at=at,
         )
-        state = self._state_after(endpoint, event.id, verdict, result.retry_after_s, now=now)
+        state = self._state_after(
+            endpoint, event.id, verdict, result.retry_after_s, now=now, throttled=result.throttled
+        )
         with core_connection() as conn, conn.begin():
             ours = endpoint_sql.record(conn, endpoint.id, owner=self.owner, state=state, attempt=attempt)
         extra = {"endpoint_id": str(endpoint.id), "event_id": event.id, "status": result.status}
@@ -190,7 +192,14 @@ class Deliverer:
         return False
 
     def _state_after(
-        self, endpoint: ClaimedEndpoint, event_id: int, verdict: Verdict, retry_after_s: float | None, *, now: datetime
+        self,
+        endpoint: ClaimedEndpoint,
+        event_id: int,
+        verdict: Verdict,
+        retry_after_s: float | None,
+        *,
+        now: datetime,
+        throttled: bool = False,
     ) -> EndpointState:
         if verdict is Verdict.DELIVERED:
             return EndpointState(last_event_id=event_id, lease_until=now + LEASE)
@@ -204,7 +213,13 @@ class Deliverer:
             reason = f"failing since {iso_utc(failing_since)} ({attempts} attempts)"
         if reason is not None:
             return replace(kept, enabled=False, disabled_reason=reason, disabled_at=now)
-        delay = retry_delay(attempts, self.settings.webhook_retry_delays, retry_after_s=retry_after_s, rand=self.rand())
+        delay = retry_delay(
+            attempts,
+            self.settings.webhook_retry_delays,
+            retry_after_s=retry_after_s,
+            rand=self.rand(),
+            throttled=throttled,
+        )
         return replace(kept, next_attempt_at=now + timedelta(seconds=delay))
 
 
