@@ -135,6 +135,7 @@ class Dispatcher:
         """Serve due slots until none is near (or budget, or SIGTERM); ``keep_going()`` may veto the end."""
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="billing-send")
         reason = "idle"
+        lingered = False
         try:
             while True:
                 self._collect(block_s=0.0)
@@ -156,6 +157,13 @@ class Dispatcher:
                     if (wait is None or wait > self.settings.max_inline_wait_s) and not (
                         keep_going is not None and keep_going()
                     ):
+                        if wait is None and not claims and self.processed > 0 and not lingered:
+                            # Nothing seen right after our own work: a row another writer held for a
+                            # moment (a webhook closing the instance, a control) was skipped, not
+                            # absent. Look once more before leaving it to the next token.
+                            lingered = True
+                            self._idle(None)
+                            continue
                         break
                     self._idle(wait)
                     continue
