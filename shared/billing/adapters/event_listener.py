@@ -53,8 +53,11 @@ class EventListener:
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop and close the LISTEN connection (a database shutting down waits for its sessions)."""
         self._stop.set()
         self.wake()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=self._poll_s + 2)
 
     def wake(self) -> None:
         with self._changed:

@@ -190,9 +190,11 @@ def _serve(
         for name in ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer")
         if (FUNCTIONS_DIR / name / "main.py").exists()
     }
+    from billing.bootstrap import reset_event_listeners
     from billing.http.events_app import create_app as events_app
 
     apps["events"] = events_app()  # the events server (not a function): streams at the same path
+    cleanup.callback(reset_event_listeners)  # its LISTEN session closes before the database stops
     server = make_server(host, port, Router(apps), threaded=True)
     base_url = f"http://{host}:{server.server_port}"
     if sim is not None and "webhook" in apps:
