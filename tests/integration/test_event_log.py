@@ -20,10 +20,9 @@ from test_sender_processes import finish_in_process
 
 
 @pytest.fixture
-def world(db: Any, sim: Any, broker_prefix: str) -> World:
-    w = make_world(db, gateway_url=sim.base_url)
-    w.register(sim.client)
-    return w
+def world(sim_world: World) -> World:
+    """The conftest's tenant on this test's simulator, under the name these tests use."""
+    return sim_world
 
 
 def events_of(tenant_id: uuid.UUID, *, queue_id: uuid.UUID | None = None, after: int = 0) -> list[Any]:

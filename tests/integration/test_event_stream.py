@@ -35,10 +35,9 @@ def events_url(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
 
 
 @pytest.fixture
-def world(db: Any, sim: Any, broker_prefix: str) -> World:
-    w = make_world(db, gateway_url=sim.base_url)
-    w.register(sim.client)
-    return w
+def world(sim_world: World) -> World:
+    """The conftest's tenant on this test's simulator, under the name these tests use."""
+    return sim_world
 
 
 class SseReader:
