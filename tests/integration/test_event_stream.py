@@ -269,3 +269,32 @@ def test_a_websocket_client_that_reconnects_after_its_last_id_misses_nothing(
     extra = again.receive(timeout=0.5)
     again.close()
     assert [e["id"] for e in rest] == [e["id"] for e in everything[3:]] and extra is None
+
+
+def test_the_console_session_cookie_opens_the_stream_of_the_operators_tenant(
+    db: Any, world: World, sim: Any, events_url: str
+) -> None:
+    """A browser's EventSource cannot send the key header: the console's live bars use the session cookie."""
+    from support.console import signed_in
+
+    other = make_world(db, gateway_url=sim.base_url, name="globex", gateway_token="instance-token-2")
+    foreign = make_queue(db, other, 1)
+    queue_id = make_queue(db, world, 3)
+    console = signed_in("ana@acme.example", role="viewer", tenant_id=world.tenant_id)
+    cookie = console.client.get_cookie("billing_console")
+    assert cookie is not None
+    headers = {"Cookie": f"billing_console={cookie.value}"}
+    with httpx.Client(base_url=events_url, timeout=5) as client:
+        assert client.get(f"{PATH}?queue_id={foreign}", headers=headers).status_code == 404
+        forged = {"Cookie": f"billing_console={cookie.value[:-4]}AAAA"}
+        assert client.get(PATH, headers=forged).status_code == 401
+    reader = SseReader(f"{events_url}{PATH}?queue_id={queue_id}&types=queue.*,contact.sent", headers)
+    time.sleep(0.5)
+    assert finish_in_process(queue_id) == "completed"
+    reader.wait_for(lambda r: any(t == "queue.completed" for _, t, _ in r.events))
+    reader.close()
+    assert reader.status == 200
+    assert [t for _, t, _ in reader.events].count("contact.sent") == 3
+    console.post("/console/logout")  # signing out ends the stream's credential too
+    with httpx.Client(base_url=events_url, timeout=5) as client:
+        assert client.get(PATH, headers=headers).status_code == 401

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from billing.cli import admin, endpoints, inbound, listing, ops, queues, run
+from billing.cli import admin, endpoints, inbound, listing, operators, ops, queues, run
 from billing.cli.common import EXIT_USAGE, Handler, UsageError
 from billing.errors import (
     BillingError,
@@ -24,7 +24,8 @@ from billing.errors import (
     ValidationFailedError,
 )
 
-GROUPS = (admin, queues, inbound, ops, run, listing, endpoints)  # listing extends the groups admin and queues made
+# listing extends the groups admin and queues made
+GROUPS = (admin, queues, inbound, ops, run, listing, endpoints, operators)
 
 
 def build_parser() -> argparse.ArgumentParser:

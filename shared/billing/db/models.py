@@ -18,7 +18,7 @@ from sqlmodel import Field, SQLModel
 from billing.domain.states import ContactStatus, QueueStatus, TemplateType
 
 # Tables without a tenant (global, or the tenant itself). Everything else must have tenant_id.
-GLOBAL_TABLES = frozenset({"tenants", "rate_limit_buckets"})
+GLOBAL_TABLES = frozenset({"tenants", "rate_limit_buckets", "console_operators"})  # an operator may span tenants
 
 
 def _tz(*, nullable: bool = True, default_now: bool = False, index: bool = False) -> Any:
@@ -393,6 +393,26 @@ class AuditEntry(SQLModel, table=True):
     before_status: str | None = Field(default=None, max_length=32)
     after_status: str | None = Field(default=None, max_length=32)
     details: dict[str, Any] | None = Field(default=None, sa_column=sa.Column(JSONB, nullable=True))
+    created_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))
+
+
+class ConsoleOperator(SQLModel, table=True):
+    """A person who signs in to the web console (migration 0022). ``tenant_id`` None: every tenant.
+    ``session_epoch`` is in every session cookie; bumping it signs every session of the operator out."""
+
+    __tablename__ = "console_operators"
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('viewer', 'operator', 'admin')", name="ck_console_operator_role"),
+        sa.Index("uq_console_operator_email", sa.text("lower(email)"), unique=True),
+    )
+    id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
+    email: str = Field(max_length=254)
+    password_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    role: str = Field(max_length=10)
+    tenant_id: uuid.UUID | None = Field(default=None, foreign_key="tenants.id", index=True, ondelete="CASCADE")
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
+    session_epoch: int = Field(default=0, sa_column_kwargs={"server_default": sa.text("0")})
+    last_login_at: datetime | None = Field(default=None, sa_column=_tz())
     created_at: datetime | None = Field(default=None, sa_column=_tz(nullable=False, default_now=True))
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from billing.config import get_settings
 from billing.db.engine import unit_of_work
@@ -20,6 +21,8 @@ DEMO_TENANT = "demo"
 DEMO_INSTANCE = "demo"
 DEMO_GATEWAY_KEY = "demo-gateway-key"  # the simulator's token for the demo instance
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret-for-billing-dev-only"  # noqa: S105 - development only
+DEMO_OPERATOR = "admin@demo.example"  # the console's demo operator (admin of the demo tenant)
+OPERATOR_FILE = "dev-operator-password.txt"
 KEY_FILE = "demo-api-key"
 
 
@@ -28,6 +31,8 @@ class Demo:
     tenant_id: str
     instance_id: str
     api_key: str
+    operator_email: str = DEMO_OPERATOR
+    operator_password: str = ""
 
 
 def ensure_demo(*, gateway_url: str, gateway_key: str, data_dir: Path) -> Demo:
@@ -72,5 +77,27 @@ def ensure_demo(*, gateway_url: str, gateway_key: str, data_dir: Path) -> Demo:
             _, plaintext = admin.create_api_key(tenant, session=session, name=name)
             key_path.write_text(plaintext + "\n")
             key_path.chmod(0o600)
+        password = _ensure_operator(session, tenant.id, data_dir / OPERATOR_FILE)
         uow.commit()
-        return Demo(str(tenant.id), str(inst.id), plaintext)
+        return Demo(str(tenant.id), str(inst.id), plaintext, DEMO_OPERATOR, password)
+
+
+def _ensure_operator(session: Session, tenant_id: uuid.UUID, path: Path) -> str:
+    """The demo operator, created once; its password is kept in ``path`` to print it on every run
+    (development only, like the demo key)."""
+    from billing.services.console.operators import create_operator
+
+    password = path.read_text().strip() if path.exists() else ""
+    created = create_operator(
+        session=session,
+        email=DEMO_OPERATOR,
+        role="admin",
+        tenant_id=tenant_id,
+        password=password or None,
+        if_missing=True,
+    )
+    if created is not None and not password:
+        password = created.password
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+    return password

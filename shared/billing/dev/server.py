@@ -40,6 +40,7 @@ HTTP_ROUTES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^/api/v1/billing/invoices/[^/]+/cancel/?$"), "control"),
     (re.compile(r"^/api/v1/billing/webhook/"), "webhook"),
     (re.compile(r"^/api/v1/billing/events/?$"), "events"),
+    (re.compile(r"^/console(/|$)"), "console"),
 )
 
 
@@ -85,7 +86,9 @@ def _sweeper_loop(deliver: Callable[[Token], bool], stop: threading.Event) -> No
             logger.exception("sweeper tick failed", extra={"action": "dev.sweep_failed"})
 
 
-def _banner(base_url: str, api_key: str, simulator_url: str | None, database_url: str) -> str:
+def _banner(
+    base_url: str, api_key: str, simulator_url: str | None, database_url: str, operator: tuple[str, str] = ("", "")
+) -> str:
     example = {
         "external_id": "banner-001",
         "contacts": [
@@ -110,6 +113,11 @@ def _banner(base_url: str, api_key: str, simulator_url: str | None, database_url
         + (
             f"Gateway simulator: {simulator_url} (sent messages: GET {simulator_url}/_sim/messages)\n"
             if simulator_url
+            else ""
+        )
+        + (
+            f"Operator console: {base_url}/console/ (sign in as {operator[0]}, password {operator[1]})\n"
+            if operator[1]
             else ""
         )
         + f"The billing CLI in another terminal: export DATABASE_URL='{database_url}'\n"
@@ -187,7 +195,7 @@ def _serve(
 
     apps = {
         name: load_function(name)
-        for name in ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer")
+        for name in ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer", "console")
         if (FUNCTIONS_DIR / name / "main.py").exists()
     }
     from billing.bootstrap import reset_event_listeners
@@ -234,7 +242,15 @@ def _serve(
     cleanup.callback(stop.set)
 
     simulator_url = gateway_url if sim is not None else None
-    sys.stdout.write(_banner(base_url, demo.api_key, simulator_url, get_settings().database_url))
+    sys.stdout.write(
+        _banner(
+            base_url,
+            demo.api_key,
+            simulator_url,
+            get_settings().database_url,
+            (demo.operator_email, demo.operator_password),
+        )
+    )
     sys.stdout.flush()
     logger.info("billing dev ready", extra={"action": "dev.ready", "base_url": base_url})
     if ready is not None:

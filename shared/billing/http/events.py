@@ -196,12 +196,16 @@ def stream(request: Request, match: re.Match[str]) -> Response:
     from billing.clock import SYSTEM_CLOCK
     from billing.config import get_settings
     from billing.db.engine import autocommit_session
-    from billing.http.guard import guard
+    from billing.http.console.stream import console_principal, has_console_session
+    from billing.http.guard import API_KEY_HEADER, guard
     from billing.services.events.log import authorize, parse_query
 
     settings, now = get_settings(), SYSTEM_CLOCK.now()
     with autocommit_session() as session:
-        principal, headers = guard(request, session=session, settings=settings, now=now, scope="read")
+        if request.headers.get(API_KEY_HEADER) is None and has_console_session(request):
+            principal, headers = console_principal(request, session=session, settings=settings), dict[str, str]()
+        else:
+            principal, headers = guard(request, session=session, settings=settings, now=now, scope="read")
         query = parse_query(
             tenant_id=principal.tenant_id,
             queue_id=request.args.get("queue_id"),

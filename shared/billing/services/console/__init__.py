@@ -1,0 +1,1 @@
+"""The web console's use cases: operators and their sign-in, and what each page reads and does."""
