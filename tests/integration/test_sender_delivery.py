@@ -359,7 +359,9 @@ def test_the_daily_cap_parks_the_queue_until_the_next_day(db: Any, sim: Simulato
     result = deliver_queue(queue_id, deps=deps(clock, pacing_disabled=False))
 
     queue = queue_row(db, queue_id)
-    assert result.outcome == "idle" and queue.sent == 3 and queue.status == "running"
+    # The queue says it waits, until when and why (not "running" while nothing can go out before midnight).
+    assert result.outcome == "idle" and queue.sent == 3 and queue.status == "paused_business_hours"
+    assert queue.resume_at == local(2026, 12, 1, 0) and queue.paused_reason.startswith("daily_cap:")
     # The instance's next slot moved to the tenant's next local midnight; nothing is held meanwhile.
     slot = db.exec(
         sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i"), params={"i": str(world.instance_id)}
@@ -367,6 +369,18 @@ def test_the_daily_cap_parks_the_queue_until_the_next_day(db: Any, sim: Simulato
     assert slot == local(2026, 12, 1, 0) and status_counts(db, queue_id) == {"sent": 3, "pending": 2}
     clock.set(local(2026, 12, 1, 0, 0, 1))
     assert deliver_queue(queue_id, deps=deps(clock, pacing_disabled=False)).status == "completed"
+    events = db.exec(
+        sa.text(
+            "SELECT type, data->>'reason' FROM billing_events WHERE queue_id = :q AND type LIKE 'queue.%' ORDER BY id"
+        ),
+        params={"q": str(queue_id)},
+    ).all()
+    assert [tuple(e) for e in events] == [
+        ("queue.started", None),
+        ("queue.paused", "daily_cap"),
+        ("queue.resumed", None),
+        ("queue.completed", None),
+    ]
 
 
 def test_a_second_token_while_dispatch_runs_in_this_process_only_nudges_it(

@@ -129,7 +129,11 @@ QUEUE_STATUSES = (
     ("scheduled", "waiting for `scheduled_for`"),
     ("running", "being sent"),
     ("paused", "paused through the control route or by an operator; resumes only on `resume`"),
-    ("paused_business_hours", "outside the tenant's business hours; resumes by itself at `resume_at`"),
+    (
+        "paused_business_hours",
+        "outside the tenant's business hours, or its WhatsApp number sent its daily cap (`paused_reason` "
+        "`daily_cap: ...`); resumes by itself at `resume_at`",
+    ),
     (
         "instance_down",
         "the WhatsApp number is disconnected, or the gateway refuses its key (`paused_reason` says which); "

@@ -147,12 +147,12 @@ class StatusResponse(BaseModel):
         "failed queue, or a tenant without business hours"
     )
     paused_reason: str | None = Field(
-        description="why the queue waits: `business_hours`, `instance_down: ...`, `paused through the control API` "
-        "or `paused by an operator`"
+        description="why the queue waits: `business_hours`, `daily_cap: ...` (until `resume_at`, the next local "
+        "day), `instance_down: ...`, `paused through the control API` or `paused by an operator`"
     )
     resume_at: UtcDatetime | None = Field(
-        description="when a waiting queue resumes by itself: the next business-hours opening, or the "
-        "`scheduled_for` of a queue resumed before it"
+        description="when a waiting queue resumes by itself: the next business-hours opening, the next local "
+        "day after a daily cap, or the `scheduled_for` of a queue resumed before it"
     )
     created_at: UtcDatetime | None
     started_at: UtcDatetime | None = Field(description="when its first contact was handed to the gateway")

@@ -46,6 +46,11 @@ def queue_reason(status: str, reason: str | None, resume_at: datetime | None, sc
                  tz: str = "America/Sao_Paulo") -> str:  # fmt: skip
     """Why a queue is not sending, in words an operator at 2 a.m. can act on."""
     if status == "paused_business_hours":
+        if reason and reason.startswith("daily_cap"):
+            if resume_at is None:
+                return "o número atingiu o limite diário de mensagens"
+            when = resume_at.astimezone(ZoneInfo(tz))
+            return f"o número atingiu o limite diário; volta às {when:%H:%M} de {WEEKDAYS[when.weekday()]}"
         if resume_at is None:
             return "fora do horário comercial"
         when = resume_at.astimezone(ZoneInfo(tz))
