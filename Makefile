@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install dev test lint services unit integration bench clean lock
+.PHONY: install dev test lint services unit integration browser bench clean lock
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -n "$(PYTHON)" || { echo "make: Python 3.11+ is required (python3.11 or newer on PATH)"; exit 1; }
@@ -43,6 +43,10 @@ unit: install
 
 integration: install services
 	$(BIN)/pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+# The console's tests in a real headless Chromium, alone (they also run in `make test`).
+browser: install services
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 # `make dev PORT=8081 HOST=0.0.0.0` passes through to `billing dev`.
 PORT ?= 8080

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432, trust auth) and RabbitMQ (127.0.0.1:5672, guest/guest) answer.
-# Starts them with the machine's own commands when installed but stopped; on Debian as root installs
-# them with apt when absent; otherwise says exactly what is missing.
+# Make sure PostgreSQL (127.0.0.1:5432, trust auth) and RabbitMQ (127.0.0.1:5672, guest/guest) answer,
+# and that Debian's Chromium is there for the console's browser tests (Playwright drives
+# /usr/bin/chromium; it never downloads a browser). Starts the services with the machine's own commands
+# when installed but stopped; on Debian as root installs what is absent with apt; otherwise says
+# exactly what is missing.
 set -euo pipefail
 
 PG_HOST=${PG_HOST:-127.0.0.1}
@@ -63,6 +65,17 @@ ensure_rabbitmq() {
   wait_port 127.0.0.1 "$AMQP_PORT" RabbitMQ 120
 }
 
+ensure_chromium() {
+  local chromium=${BILLING_TEST_CHROMIUM:-/usr/bin/chromium}
+  [ -x "$chromium" ] && return 0
+  if can_apt; then apt_install chromium; else
+    echo "ensure-services: $chromium is missing (the console's browser tests need it);" \
+         "install Debian's chromium package or set BILLING_TEST_CHROMIUM" >&2
+    return 1
+  fi
+}
+
 ensure_postgres
 ensure_rabbitmq
-echo "ensure-services: PostgreSQL and RabbitMQ are up" >&2
+ensure_chromium
+echo "ensure-services: PostgreSQL, RabbitMQ and Chromium are ready" >&2

@@ -61,7 +61,9 @@ def test_sign_in_without_its_csrf_token_is_refused(world: Any) -> None:
     assert console.get("/console/").status_code == 303  # still signed out
 
 
-@pytest.mark.parametrize("wanted", ["//evil.example/x", "https://evil.example/", "/api/v1/billing/queues", "/console/../x//"])
+@pytest.mark.parametrize(
+    "wanted", ["//evil.example/x", "https://evil.example/", "/api/v1/billing/queues", "/console/../x//"]
+)
 def test_sign_in_never_redirects_off_the_console(world: Any, wanted: str) -> None:
     make_operator("ana@acme.example", tenant_id=world.tenant_id)
     console = ConsoleClient()
@@ -152,7 +154,9 @@ def test_an_operator_pauses_and_resumes_and_each_action_is_audited(db: Any, worl
     db.expire_all()
     assert queue_row(db, queue_id).status != "paused"
     rows = db.execute(
-        sa.text("SELECT action, details->>'operator' AS who FROM audit_entries WHERE queue_id = :q ORDER BY created_at"),
+        sa.text(
+            "SELECT action, details->>'operator' AS who FROM audit_entries WHERE queue_id = :q ORDER BY created_at"
+        ),
         {"q": queue_id},
     ).all()
     assert [(r.action, r.who) for r in rows] == [

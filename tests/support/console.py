@@ -8,12 +8,10 @@ import uuid
 from typing import Any
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-PASSWORD = "senha-de-teste-123"  # noqa: S105 - a test fixture
+PASSWORD = "senha-de-teste-123"
 
 
-def make_operator(
-    email: str, *, role: str = "operator", tenant_id: uuid.UUID | None, password: str = PASSWORD
-) -> str:
+def make_operator(email: str, *, role: str = "operator", tenant_id: uuid.UUID | None, password: str = PASSWORD) -> str:
     """A committed operator of ``tenant_id`` (None: every tenant); answers the password."""
     from billing.db.engine import unit_of_work
     from billing.services.console.operators import create_operator

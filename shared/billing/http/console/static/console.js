@@ -3,6 +3,11 @@
 (function () {
   var base = document.body.getAttribute("data-base") || "/console";
 
+  // Progress bars are drawn from their aria-valuenow (the page's CSP allows no inline style attribute).
+  document.querySelectorAll(".progress").forEach(function (bar) {
+    bar.querySelector(".bar").style.setProperty("--p", (bar.getAttribute("aria-valuenow") || "0") + "%");
+  });
+
   // A select that submits its form when changed (the tenant switch).
   document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
     el.addEventListener("change", function () { el.form.submit(); });
@@ -47,17 +52,16 @@
         pending[id] = false;
         if (!p) { return; }
         document.querySelectorAll("[data-queue-row='" + id + "']").forEach(function (row) {
-          var scope = row.closest("[data-live]") || row;
+          // The detail page's fields sit around its bar, in its section; a list row holds its own.
+          var scope = row.closest("section[data-live]") || row;
           var bar = row.querySelector(".progress");
           if (bar) {
             bar.setAttribute("aria-valuenow", p.percent);
             bar.setAttribute("data-status", p.status);
             bar.querySelector(".bar").style.setProperty("--p", p.percent + "%");
           }
-          ["percent", "sent", "failed", "unknown", "eta", "status_words", "reason"].forEach(function (f) {
-            scope.querySelectorAll("[data-field='" + f + "']").forEach(function (el) {
-              if (row.contains(el) || scope !== row) { el.textContent = p[f]; }
-            });
+          ["percent", "sent", "failed", "unknown", "pending", "eta", "status_words", "reason"].forEach(function (f) {
+            scope.querySelectorAll("[data-field='" + f + "']").forEach(function (el) { el.textContent = p[f]; });
           });
           scope.querySelectorAll(".status").forEach(function (el) { el.className = "status s-" + p.status; });
         });
