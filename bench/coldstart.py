@@ -48,7 +48,7 @@ from _support import free_port
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"
 # The function set, in the order of its table in docs/architecture.md ("The functions")
-FUNCTIONS = ("send", "status", "control", "webhook", "sender", "sweeper")
+FUNCTIONS = ("send", "status", "control", "webhook", "console", "sender", "sweeper", "deliverer")
 TARGET_COLD_START_S = 1.0
 TARGET_RSS_MB = 120.0
 POLL_INTERVAL_S = 0.01

@@ -234,3 +234,14 @@ def test_the_queue_list_costs_the_same_statements_for_few_and_many_queues(db: An
         counts.append(len(statements))
     assert counts[0] == counts[1]
     assert counts[0] == 3, counts  # the operator, their tenants, the page
+
+
+def test_the_console_answers_health_probes_and_metrics_without_a_session(world: Any) -> None:
+    console = ConsoleClient()
+    for path in ("/healthz", "/_/health", "/readyz"):
+        answer = console.get(path)
+        assert answer.status_code == 200, path
+        assert answer.get_json() == {"status": "ok"}
+    metrics = console.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["Content-Type"].startswith("text/plain")

@@ -7,17 +7,21 @@
 * every function (docs/architecture.md, "The functions") is deployed on Knative, OpenFaaS and plain
   Kubernetes, each deployed function has its entry point ``functions/<name>/main.py`` defining
   ``<name>``, and every entry point present is deployed;
-* platform timeouts exceed the time budgets the same manifests give the sender and the sweeper;
+* platform timeouts exceed the time budgets the same manifests give the sender and the sweeper, and the
+  console's memory limit covers an Argon2id sign-in on each of its threads;
 * every path the HTTP functions serve reaches its function through each platform's public route (Gateway API
   matching emulated), over the example Gateway's TLS listener only, and the event stream reaches the events
   server (not a function: an always-on Deployment running ``billing.http.events_app``) with no request
-  timeout, through a Service the route may reference;
+  timeout, through a Service the route may reference; the operator console's pages (its own route table,
+  sign-in and static files, all under ``/console``) reach the console on the API's host, and the functions'
+  private paths (probes, ``/metrics``, the triggers) reach nothing;
 * the events server runs the events app under gunicorn from the status image of the same release, with
   the functions' Secret and settings, probes that a pod full of streams does not fail, and a grace period
   that covers its shutdown; its NetworkPolicy admits the Gateway and reaches only PostgreSQL, RabbitMQ
   and DNS;
 * the migration Jobs wait for PostgreSQL and RabbitMQ first, and the bootstrap Jobs run the ``billing``
-  commands as the CLI parses them: idempotent, secrets only by environment variable name.
+  commands as the CLI parses them (the first tenant, its instance, the ERP's key and the first console
+  operator, an admin): idempotent, secrets only by environment variable name.
 
 The checkers are plain functions so the negative tests can prove they catch broken manifests.
 """
@@ -51,7 +55,9 @@ STACK = ROOT / "stack.yml"
 FUNCTIONS_DIR = ROOT / "functions"
 K8S_VERSION = "1.30"
 # The function set (docs/architecture.md, "The functions"; the entry points may not all exist yet).
-FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer")
+FUNCTIONS = ("send", "status", "control", "sender", "sweeper", "webhook", "deliverer", "console")
+HTTP_FUNCTIONS = ("send", "status", "control", "webhook", "console")
+TRIGGER_FUNCTIONS = ("sender", "sweeper", "deliverer")
 # The events server (deploy/README.md, "The events server"): its Deployment and Service on every platform,
 # the gunicorn application it serves, and its name in PUBLIC_REQUESTS.
 EVENTS = "events"
@@ -59,6 +65,21 @@ EVENTS_SERVER = "billing-events"
 EVENTS_APP_SOURCE = ROOT / "shared" / "billing" / "http" / "events_app.py"
 EVENTS_APP = "billing.http.events_app:create_app()"
 GUNICORN_GRACEFUL_TIMEOUT_S = 30  # gunicorn's default --graceful-timeout
+# The operator console (docs/console.md), an HTTP function with a router of its own: every page is
+# /console/<rest>, and ``billing.http.console.entry`` routes <rest> through its table
+# (``billing.http.console.pages.ROUTES``) after the doors it opens before any session, (method, pattern of
+# <rest>): sign-in and the static files.
+CONSOLE = "console"
+CONSOLE_PREFIX = "/console"
+CONSOLE_STATIC = ROOT / "shared" / "billing" / "http" / "console" / "static"
+CONSOLE_DOORS = (
+    ("GET", r"^/login/?$"),
+    ("POST", r"^/login/?$"),
+    ("GET", r"^/static/[a-z0-9_-]+\.(css|js|svg)$"),
+)
+# What a process of the console holds besides its sign-ins' Argon2id memory (measured: ~80 MiB idle, master
+# and worker, ~110 MiB serving pages), with some room.
+CONSOLE_PROCESS_MIB = 128
 PLATFORMS = ("knative", "keda", "openfaas")
 KNATIVE_MAX_REVISION_TIMEOUT_S = 600  # config-defaults max-revision-timeout-seconds (Knative default)
 CRON_PERIOD_S = 60  # the sweeper tick: every minute on every platform
@@ -517,6 +538,61 @@ def test_knative_services_scale_to_zero_probe_health_and_read_their_settings() -
         assert int(env["THREADS"]) == spec["containerConcurrency"], f"{name}: THREADS != containerConcurrency"
 
 
+_MIB = {"Ki": 1 / 1024, "Mi": 1.0, "Gi": 1024.0, "k": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20, "": 1 / 2**20}
+
+
+def quantity_mib(value: Any) -> float:
+    """A Kubernetes memory quantity ("512Mi", "1Gi", "500M", bytes) in MiB."""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|k|M|G|)", str(value))
+    if match is None:
+        raise ValueError(f"not a memory quantity: {value!r}")
+    return float(match[1]) * _MIB[match[2]]
+
+
+def console_threads_and_memory(platform: str, docs: list[Doc]) -> tuple[int, float]:
+    """(THREADS, memory limit in MiB) of the console on a platform."""
+    if platform == "openfaas":
+        fn = stack()["functions"][CONSOLE]
+        return int(fn["environment"]["THREADS"]), quantity_mib(fn["limits"]["memory"])
+    if platform == "knative":
+        container = knative_services(docs)[CONSOLE]["spec"]["template"]["spec"]["containers"][0]
+    else:
+        [deployment] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == CONSOLE]
+        container = pod_spec(deployment)["containers"][0]
+    threads = int(container_env(container, configmaps(docs))["THREADS"])
+    return threads, quantity_mib(container["resources"]["limits"]["memory"])
+
+
+def console_memory_problems(threads: int, limit_mib: float) -> list[str]:
+    """A sign-in verifies one Argon2id hash, which holds ``memory_cost`` while it runs: the console's memory
+    limit covers its process and THREADS sign-ins at once, or a burst of sign-ins gets the pod OOM-killed."""
+    from billing.services.console.operators import _hasher
+
+    per_sign_in = _hasher().memory_cost / 1024  # KiB
+    needed = CONSOLE_PROCESS_MIB + threads * per_sign_in
+    if limit_mib < needed:
+        return [
+            f"memory limit {limit_mib:g} MiB < {CONSOLE_PROCESS_MIB} MiB of process + {threads} sign-ins at once"
+            f" x {per_sign_in:g} MiB (Argon2id) = {needed:g} MiB"
+        ]
+    return []
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_the_console_memory_limit_covers_a_sign_in_on_every_thread(platform: str) -> None:
+    assert console_memory_problems(*console_threads_and_memory(platform, platform_docs(platform))) == []
+
+
+def test_console_memory_checker_catches_a_limit_too_small_for_its_threads() -> None:
+    assert quantity_mib("512Mi") == 512 and quantity_mib("1Gi") == 1024 and quantity_mib(str(2**20)) == 1
+    assert console_memory_problems(4, 256) != []
+    assert console_memory_problems(2, 256) == []
+    docs = platform_docs("keda")
+    [deployment] = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == CONSOLE]
+    pod_spec(deployment)["containers"][0]["resources"]["limits"]["memory"] = "256Mi"
+    assert console_memory_problems(*console_threads_and_memory("keda", docs))
+
+
 def test_knative_sources_cover_every_queue_and_the_tick() -> None:
     names = queue_names("billing")
     docs = platform_docs("knative")
@@ -559,8 +635,46 @@ PUBLIC_REQUESTS = (
     ("POST", "/api/v1/billing/webhook/evolution/5f0c6c1e-0000-4000-8000-000000000000/messages-upsert", "webhook"),
     # Server-Sent Events, and a WebSocket upgrade of the same GET: the events server, never status.
     ("GET", "/api/v1/billing/events", EVENTS),
+    # The operator console, on the API's host: its session cookie (Path=/) opens the event stream above.
+    ("GET", "/console/login", CONSOLE),
+    ("POST", "/console/login", CONSOLE),
+    ("GET", "/console/static/console.js", CONSOLE),
+    ("GET", "/console/static/console.css", CONSOLE),
+    ("POST", "/console/logout", CONSOLE),
+    ("POST", "/console/tenant", CONSOLE),
+    ("GET", "/console/", CONSOLE),
+    ("GET", "/console/queues", CONSOLE),
+    ("GET", "/console/queues/q-1", CONSOLE),
+    ("GET", "/console/queues/q-1/progress", CONSOLE),
+    ("POST", "/console/queues/q-1/control", CONSOLE),
+    ("GET", "/console/inbox", CONSOLE),
+    ("GET", "/console/inbox/c-1", CONSOLE),
+    ("POST", "/console/inbox/c-1/close", CONSOLE),
+    ("GET", "/console/instances", CONSOLE),
+    ("POST", "/console/instances/i-1/key", CONSOLE),
+    ("GET", "/console/templates", CONSOLE),
+    ("POST", "/console/templates/preview", CONSOLE),
+    ("GET", "/console/templates/overdue/1", CONSOLE),
+    ("POST", "/console/templates/overdue/1", CONSOLE),
+    ("POST", "/console/templates/overdue/1/enabled", CONSOLE),
+    ("GET", "/console/settings", CONSOLE),
+    ("POST", "/console/settings/hours", CONSOLE),
+    ("POST", "/console/settings/hours/remove", CONSOLE),
+    ("POST", "/console/settings/closed-dates", CONSOLE),
+    ("POST", "/console/settings/sending", CONSOLE),
+    ("POST", "/console/settings/keys", CONSOLE),
+    ("POST", "/console/settings/keys/erp/revoke", CONSOLE),
 )
-HTTP_FUNCTIONS = ("send", "status", "control", "webhook")
+# What no platform publishes: the functions' probes and /metrics, the trigger functions (POST / on their own
+# Service; /function/<name> on OpenFaaS) and a path that only starts like the console's.
+PRIVATE_REQUESTS = (
+    ("GET", "/healthz"),
+    ("GET", "/_/health"),
+    ("GET", "/metrics"),
+    ("POST", "/"),
+    ("POST", "/function/sender"),
+    ("GET", "/consoles"),
+)
 GATEWAY_EXAMPLE = DEPLOY / "gateway" / "public-gateway.example.yaml"
 
 
@@ -569,10 +683,24 @@ def route_source(name: str) -> Path:
     return EVENTS_APP_SOURCE if name == EVENTS else FUNCTIONS_DIR / name / "main.py"
 
 
+def console_routes() -> list[tuple[str, re.Pattern[str]]]:
+    """(method, whole-path pattern) of every console route: the table ``billing.http.console.entry``
+    dispatches signed-in requests through (``billing.http.console.pages.ROUTES``, sign-out and the tenant
+    switch included), then the doors ``entry.handle`` opens before any session (CONSOLE_DOORS). Their
+    patterns match the path after /console, anchored at both ends; here they are put under /console."""
+    from billing.http.console.pages import ROUTES
+
+    table = [(r.method, r.pattern.pattern) for r in ROUTES] + list(CONSOLE_DOORS)
+    assert all(pattern.startswith("^") and pattern.endswith("$") for _, pattern in table), "anchored both ends"
+    return [(method, re.compile("^" + re.escape(CONSOLE_PREFIX) + pattern[1:])) for method, pattern in table]
+
+
 def function_routes(name: str) -> list[tuple[str, re.Pattern[str]]]:
     """(method, path pattern) of every ``route(...)`` in ``functions/<name>/main.py``'s ROUTES (the events
     server's in ``billing/http/events_app.py``), compiled as ``billing.http.entry.route`` does (anchored at
-    the end, searched)."""
+    the end, searched); the console's from its own table (``console_routes``)."""
+    if name == CONSOLE:
+        return console_routes()
     tree = ast.parse(route_source(name).read_text(encoding="utf-8"))
     constants = {
         target.id: node.value.value
@@ -658,6 +786,10 @@ def route_problems(platform: str, route: Doc) -> list[str]:
         reached = reached_function(platform, route, method, path)
         if reached != (function, path):
             problems.append(f"{platform}: {method} {path} reaches {reached}, not {function}")
+    for method, path in PRIVATE_REQUESTS:
+        target = route_target(route, method, path)
+        if target is not None:
+            problems.append(f"{platform}: {method} {path} is published (to {target[0]})")
     return problems
 
 
@@ -670,6 +802,40 @@ def test_every_public_request_is_one_that_its_function_serves_and_every_route_ha
             assert any(m == method and pattern.search(path) for m, pattern in routes), (name, method, path)
         for method, pattern in routes:
             assert any(m == method and pattern.search(p) for m, p in requests), f"{name}: no request for {pattern}"
+
+
+def console_answer(method: str, path: str) -> Any:
+    """The console function's answer to a request that carries no session cookie (no database needed)."""
+    from billing.http.console.entry import handle
+    from flask import Flask, request
+
+    with Flask(__name__).test_request_context(path, method=method):
+        return handle(request)
+
+
+def test_the_console_serves_its_doors_before_any_session_and_sends_its_pages_to_sign_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CONSOLE_DOORS are what ``entry.handle`` serves itself: without a session each door's request gets its
+    answer (the sign-in form, the form's refusal without its CSRF token, a file) and every other console
+    request is sent to sign in first; every static file the package ships is served through the door."""
+    monkeypatch.setattr("billing.http.entry.ensure_logging", lambda: None)  # no process-wide logging set-up
+    for method, path, name in PUBLIC_REQUESTS:
+        if name != CONSOLE:
+            continue
+        answer = console_answer(method, path)
+        rest = path.removeprefix(CONSOLE_PREFIX)
+        if any(m == method and re.search(pattern, rest) for m, pattern in CONSOLE_DOORS):
+            assert answer.status_code in {200, 403} and "Location" not in answer.headers, (method, path)
+        else:
+            assert answer.status_code == 303, (method, path)
+            assert answer.headers["Location"].startswith(f"{CONSOLE_PREFIX}/login?next="), (method, path)
+    files = sorted(f.name for f in CONSOLE_STATIC.iterdir() if f.is_file())
+    assert files
+    for name in files:
+        assert any(re.search(pattern, f"/static/{name}") for _, pattern in CONSOLE_DOORS), name
+        assert console_answer("GET", f"{CONSOLE_PREFIX}/static/{name}").status_code == 200, name
+    assert console_answer("GET", f"{CONSOLE_PREFIX}/static/missing.js").status_code == 404
 
 
 @pytest.mark.parametrize("platform", ["knative", "keda", "openfaas"])
@@ -690,6 +856,40 @@ def test_route_checker_catches_a_missing_or_misdirected_route() -> None:
         assert route_problems(platform, route) == [
             f"{platform}: GET /api/v1/billing/events reaches ('status', '/api/v1/billing/events'), not {EVENTS}"
         ]
+
+
+def console_rule(route: Doc) -> Doc:
+    rules: list[Doc] = [r for r in route["spec"]["rules"] if "console" in str(r)]
+    [rule] = rules
+    return rule
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_route_checker_catches_a_missing_misdirected_or_catch_all_console_route(platform: str) -> None:
+    console_requests = [f"{method} {path} " for method, path, name in PUBLIC_REQUESTS if name == CONSOLE]
+    route = public_route(platform)
+    route["spec"]["rules"].remove(console_rule(route))
+    problems = route_problems(platform, route)
+    assert [p.removeprefix(f"{platform}: ").partition("reaches")[0] for p in problems] == console_requests
+    assert all("reaches None" in p for p in problems)
+
+    route = public_route(platform)
+    rule = console_rule(route)
+    if platform == "knative":  # Kourier would route on another function's Host
+        rule["filters"][0]["urlRewrite"]["hostname"] = "control.billing.svc.cluster.local"
+    elif platform == "keda":
+        rule["backendRefs"][0]["name"] = "control"
+    else:  # the gateway strips /function/console: the console must still see /console/...
+        rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] = "/function/console"
+    problems = route_problems(platform, route)
+    assert len(problems) == len(console_requests)
+    assert "GET /console/queues reaches" in " ".join(problems)
+
+    route = public_route(platform)  # publishing more than /console: the probes, /metrics, the triggers
+    console_rule(route)["matches"] = [{"path": {"type": "PathPrefix", "value": "/"}}]
+    problems = route_problems(platform, route)
+    assert any("GET /metrics is published" in p for p in problems)
+    assert any("POST /function/sender is published" in p for p in problems)
 
 
 def backend_problems(platform: str, route: Doc, docs: list[Doc]) -> list[str]:
@@ -820,9 +1020,18 @@ def env_sources(container: Mapping[str, Any]) -> set[tuple[str, str]]:
     return {(kind, ref["name"]) for source in container.get("envFrom", []) for kind, ref in source.items()}
 
 
+def command_name(args: Any) -> str:
+    """The "<group> <sub-command>" of a parsed ``billing`` command line (``operator`` names its sub-command
+    ``operator_command``, the other groups ``sub``)."""
+    sub = getattr(args, "sub", None) or getattr(args, f"{args.command}_command", None)
+    return f"{args.command} {sub}"
+
+
 def bootstrap_problems(doc: Doc, secret_keys: set[str]) -> list[str]:
-    """The bootstrap Job creates a tenant, an instance and a key, each --if-missing, with every secret
-    taken by variable name from the Secret billing-bootstrap, as the real CLI parses the commands."""
+    """The bootstrap Job creates a tenant, an instance, a key and the first console operator (an admin),
+    each --if-missing, with every secret taken by variable name from the Secret billing-bootstrap (the
+    operator's password too: one generated would be printed into the Job's log), as the real CLI parses
+    the commands."""
     [container] = pod_spec(doc)["containers"]
     problems = []
     if not {("secretRef", "billing-secrets"), ("secretRef", "billing-bootstrap")} <= env_sources(container):
@@ -835,8 +1044,8 @@ def bootstrap_problems(doc: Doc, secret_keys: set[str]) -> list[str]:
         except SystemExit:
             problems.append(f"the CLI refuses: billing {shlex.join(argv)}")
             continue
-        parsed[f"{args.command} {args.sub}"] = args
-    if set(parsed) != {"tenant create", "instance add", "apikey create"}:
+        parsed[command_name(args)] = args
+    if set(parsed) != {"tenant create", "instance add", "apikey create", "operator create"}:
         problems.append(f"commands: {sorted(parsed)}")
     for name, args in parsed.items():
         if not args.if_missing:
@@ -846,8 +1055,12 @@ def bootstrap_problems(doc: Doc, secret_keys: set[str]) -> list[str]:
         problems.append("instance add takes a secret on its command line")
     secrets = [getattr(instance, "api_key_from_env", ""), getattr(instance, "webhook_secret_from_env", "")]
     secrets.append(getattr(key, "key_from_env", ""))
+    operator = parsed.get("operator create")
+    secrets.append(getattr(operator, "password_from_env", ""))
     if not all(secrets):
         problems.append("a secret is not taken from the environment by name")
+    if operator is not None and operator.role != "admin":
+        problems.append(f"the first operator is a {operator.role}: nobody could manage the console")
     optional = set(re.findall(r"\$\{(\w+):-", script))  # ${VAR:-default}
     required = {*re.findall(r"\$\{?(\w+)", script), *filter(None, secrets)} - optional
     problems += [f"{name} is not a key of the Secret billing-bootstrap" for name in sorted(required - secret_keys)]
@@ -884,6 +1097,35 @@ def test_bootstrap_checker_catches_a_secret_on_the_command_line_and_a_second_run
     pod_spec(doc)["containers"][0]["args"][0] += "billing apikey create --tenant t --name k --key-from-env KEY --typo\n"
     assert any("CLI refuses" in p for p in bootstrap_problems(doc, keys))
     assert any("BOOTSTRAP_TENANT" in p for p in bootstrap_problems(job("keda", 1), keys - {"BOOTSTRAP_TENANT"}))
+
+
+def test_bootstrap_checker_catches_an_operator_password_printed_a_second_run_that_fails_or_no_admin() -> None:
+    keys = bootstrap_secret_keys()
+    for platform in PLATFORMS:
+        doc = job(platform, 1)
+        script = pod_spec(doc)["containers"][0]["args"]
+        assert " --password-from-env BILLING_BOOTSTRAP_OPERATOR_PASSWORD" in script[0], platform
+        script[0] = script[0].replace(" --password-from-env BILLING_BOOTSTRAP_OPERATOR_PASSWORD", "")
+        assert bootstrap_problems(doc, keys) == ["a secret is not taken from the environment by name"]
+    doc = job("knative", 1)
+    script = pod_spec(doc)["containers"][0]["args"]
+    script[0] = script[0].replace("billing operator create --if-missing", "billing operator create")
+    assert bootstrap_problems(doc, keys) == ["operator create without --if-missing: a second run would fail"]
+    doc = job("openfaas", 1)
+    script = pod_spec(doc)["containers"][0]["args"]
+    script[0] = script[0].replace("--role admin", "--role viewer")
+    assert bootstrap_problems(doc, keys) == ["the first operator is a viewer: nobody could manage the console"]
+    for missing in ("BILLING_BOOTSTRAP_OPERATOR_EMAIL", "BILLING_BOOTSTRAP_OPERATOR_PASSWORD"):
+        assert bootstrap_problems(job("keda", 1), keys - {missing}) == [
+            f"{missing} is not a key of the Secret billing-bootstrap"
+        ]
+    doc = job("keda", 1)
+    script = pod_spec(doc)["containers"][0]["args"]
+    script[0] = "\n".join(line for line in script[0].splitlines() if "OPERATOR" not in line.upper()) + "\n"
+    assert bootstrap_problems(doc, keys) == [
+        "commands: ['apikey create', 'instance add', 'tenant create']",
+        "a secret is not taken from the environment by name",
+    ]
 
 
 @pytest.mark.parametrize("platform", ["knative", "keda", "openfaas"])
@@ -1000,8 +1242,8 @@ def test_network_policies_fence_every_function_and_only_those(
         [expression] = policies[name]["spec"]["podSelector"]["matchExpressions"]
         return set(expression["values"])
 
-    assert selected(http_policy) == {"send", "status", "control", "webhook"}
-    assert selected(trigger_policy) == {"sender", "sweeper", "deliverer"}
+    assert selected(http_policy) == set(HTTP_FUNCTIONS)
+    assert selected(trigger_policy) == set(TRIGGER_FUNCTIONS)
     assert selected(http_policy) | selected(trigger_policy) == present_entry_points()
     assert set(policies) == {http_policy, trigger_policy, EVENTS_SERVER}
     for name in (http_policy, trigger_policy):

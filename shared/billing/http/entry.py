@@ -148,7 +148,7 @@ def _metrics(request: Request) -> Response:
     return json_response(body, content_type=metrics.CONTENT_TYPE)
 
 
-def _probe(request: Request) -> Response | None:
+def probe(request: Request) -> Response | None:
     """Health and metrics answers every function gives, whatever its routes."""
     if request.method not in {"GET", "HEAD"}:
         return None
@@ -163,9 +163,9 @@ def dispatch(request: Request, routes: Sequence[Route]) -> Response:
     """Serve health probes, then the first route whose method and path match; errors become problems."""
     ensure_logging()
     path = request.path
-    probe = _probe(request)
-    if probe is not None:
-        return probe
+    probed = probe(request)
+    if probed is not None:
+        return probed
     allowed: list[str] = []
     for candidate in routes:
         match = candidate.pattern.search(path)
@@ -200,9 +200,9 @@ def trigger(request: Request, handle: Callable[[Token], bool]) -> Response:
 
     ensure_logging()
     if request.method in {"GET", "HEAD"}:
-        probe = _probe(request)
-        if probe is not None:
-            return probe
+        probed = probe(request)
+        if probed is not None:
+            return probed
         return problem(405, "Method Not Allowed", "POST a token", headers={"Allow": "POST"})
     expected = get_settings().trigger_token
     if expected is not None:

@@ -64,9 +64,12 @@ def _check_form_size(request: Request) -> None:
 
 def handle(request: Request) -> Response:
     """The console function: every ``/console/...`` request."""
-    from billing.http.entry import ensure_logging
+    from billing.http.entry import ensure_logging, probe
 
     ensure_logging()
+    answer = probe(request)  # /healthz, /metrics: as every function answers them, with no session
+    if answer is not None:
+        return answer
     match = PREFIX.match(request.path)
     rest = (match["rest"] if match else None) or "/"
     try:
