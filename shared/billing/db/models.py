@@ -210,6 +210,7 @@ class BillingQueue(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint(_in("status", QueueStatus), name="ck_queue_status"),
         sa.Index("ix_queue_tenant_status", "tenant_id", "status"),
+        sa.Index("ix_queue_tenant_created", "tenant_id", "created_at", "id"),  # the console's list (0024)
         sa.Index("ix_queue_status_scheduled", "status", "scheduled_for"),
         sa.Index("ix_queue_processing", "processing_by", "status"),
         sa.Index("ix_queue_status_resume", "status", "resume_at"),
@@ -330,6 +331,14 @@ class Conversation(SQLModel, table=True):
         sa.UniqueConstraint("tenant_id", "instance_id", "phone", name="uq_conversation_phone"),
         # The inbox: a tenant's conversations, most recent first (0011).
         sa.Index("ix_conversation_tenant_last", "tenant_id", "last_message_at", "id"),
+        # Its open conversations alone, whatever the closed history (0024).
+        sa.Index(
+            "ix_conversation_tenant_open_last",
+            "tenant_id",
+            "last_message_at",
+            "id",
+            postgresql_where=sa.text("is_open"),
+        ),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = _tenant_fk()
