@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from support.console import PASSWORD, ConsoleClient, make_operator, signed_in
-from support.factories import make_queue, make_world, queue_row
+from support.factories import make_queue, make_world, queue_row, status_counts
 
 
 @pytest.fixture
@@ -192,7 +192,7 @@ def test_an_operator_of_every_tenant_switches_tenants(db: Any, world: Any) -> No
     other = make_world(db, name="outra", instance_name="outra-loja")
     theirs = make_queue(db, other, 2)
     console = signed_in("staff@platform.example", tenant_id=None)
-    assert console.get(f"/console/queues/{theirs}").status_code in (200, 404)  # the first tenant by name: acme
+    assert console.get(f"/console/queues/{theirs}").status_code == 404  # it looks at the first tenant by name: acme
     console.get("/console/")
     assert console.post("/console/tenant", {"tenant": str(other.tenant_id)}).status_code == 303
     assert console.get(f"/console/queues/{theirs}").status_code == 200
@@ -233,7 +233,7 @@ def test_the_queue_list_costs_the_same_statements_for_few_and_many_queues(db: An
             assert console.get("/console/?status=all").status_code == 200
         counts.append(len(statements))
     assert counts[0] == counts[1]
-    assert counts[0] == 3, counts  # the operator, their tenants, the page
+    assert counts[0] == 4, counts  # the operator, their tenants, the page, the counts per status
 
 
 def test_the_console_answers_health_probes_and_metrics_without_a_session(world: Any) -> None:
@@ -245,3 +245,116 @@ def test_the_console_answers_health_probes_and_metrics_without_a_session(world: 
     metrics = console.get("/metrics")
     assert metrics.status_code == 200
     assert metrics.headers["Content-Type"].startswith("text/plain")
+
+
+def test_resend_sends_back_only_what_the_operator_ticked(db: Any, world: Any) -> None:
+    queue_id = make_queue(
+        db,
+        world,
+        4,
+        template_type="overdue",
+        status="completed",
+        overrides=[{"status": "sent"}, {"status": "unknown"}, {"status": "failed"}, {"status": "sent"}],
+        counters={"sent": 2, "unknown": 1, "failed": 1},
+    )
+    console = signed_in("ana@acme.example", tenant_id=world.tenant_id)
+    console.get(f"/console/queues/{queue_id}")
+    refused = console.post(f"/console/queues/{queue_id}/control", {"action": "resend"})  # nothing ticked
+    assert refused.status_code == 422
+    assert "escolha o que reenviar" in refused.get_data(as_text=True)
+    db.expire_all()
+    assert status_counts(db, queue_id) == {"sent": 2, "unknown": 1, "failed": 1}
+    answer = console.post(f"/console/queues/{queue_id}/control", {"action": "resend", "statuses": "failed"})
+    assert answer.status_code == 303
+    db.expire_all()
+    assert status_counts(db, queue_id) == {"sent": 2, "unknown": 1, "pending": 1}  # the uncertain one stays
+    who = db.execute(
+        sa.text("SELECT details->>'operator' FROM audit_entries WHERE queue_id = :q AND action LIKE '%resend%'"),
+        {"q": queue_id},
+    ).scalar_one()
+    assert who == "console:ana@acme.example"
+
+
+def test_an_old_session_expires_even_when_re_signed_by_a_tenant_switch(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from billing.http.console import session as cookies
+
+    console = signed_in("ana@acme.example", tenant_id=world.tenant_id)
+    cookie = console.client.get_cookie("billing_console")
+    assert cookie is not None
+    secret = "test-secret-key-0123456789abcdef"
+    current = cookies.load(cookie.value, secret_key=secret)
+    assert current is not None
+    later = time.time() + cookies.MAX_AGE_S + 5
+    monkeypatch.setattr(cookies.time, "time", lambda: later)
+    # A cookie signed just now (as a tenant switch re-signs it) still carries the sign-in's time.
+    resigned = cookies.dump(current.with_tenant(str(world.tenant_id)), secret_key=secret)
+    assert cookies.load(resigned, secret_key=secret) is None
+
+
+def test_sessions_survive_a_secret_key_rotation_and_end_when_the_old_key_goes(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.config import reset_settings_cache
+
+    console = signed_in("ana@acme.example", tenant_id=world.tenant_id)
+    old = "test-secret-key-0123456789abcdef"
+    monkeypatch.setenv("BILLING_SECRET_KEY", f"rotated-secret-key-abcdef0123456789,{old}")
+    reset_settings_cache()
+    page = console.get("/console/")
+    assert page.status_code == 200  # signed with the old key, accepted during the rotation
+    assert console.post("/console/tenant", {"tenant": str(world.tenant_id)}).status_code == 303  # old CSRF ok
+    monkeypatch.setenv("BILLING_SECRET_KEY", "rotated-secret-key-abcdef0123456789")
+    reset_settings_cache()
+    assert console.get("/console/").status_code == 200  # the tenant switch re-signed it with the new key
+    monkeypatch.setenv("BILLING_SECRET_KEY", "another-secret-key-abcdef0123456789")
+    reset_settings_cache()
+    assert console.get("/console/").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [("/console/logout", {}), ("/console/tenant", {"tenant": "x"}), ("/console/templates/preview", {"body": "oi"})],
+)
+def test_every_post_needs_its_csrf_token(world: Any, path: str, form: dict[str, str]) -> None:
+    console = signed_in("ana@acme.example", tenant_id=world.tenant_id)
+    assert console.post(path, form, csrf=False).status_code == 403
+    assert console.get("/console/").status_code == 200  # the refused sign-out left the session alone
+
+
+def test_only_a_plain_path_prefix_is_taken_for_the_console(world: Any) -> None:
+    console = ConsoleClient()
+    for path in ("/%5Cevil.example/console/", "/x:y/console/", "/a//console/"):
+        answer = console.get(path)
+        assert answer.status_code == 404, path
+        assert "Location" not in answer.headers
+    answer = console.get("/cobranca/console/queues")  # an ingress that keeps a prefix of its own
+    assert answer.status_code == 303
+    assert answer.headers["Location"].startswith("/cobranca/console/login?next=/cobranca/console/queues")
+
+
+def test_sign_in_keeps_every_query_parameter_of_the_page_asked_for(world: Any) -> None:
+    make_operator("ana@acme.example", tenant_id=world.tenant_id)
+    console = ConsoleClient()
+    first = console.get("/console/queues?status=all&type=overdue")
+    assert first.status_code == 303
+    wanted = first.headers["Location"].split("next=", 1)[1]
+    assert wanted == "/console/queues%3Fstatus%3Dall%26type%3Doverdue"
+    console.get(first.headers["Location"])
+    answer = console.post(
+        "/console/login",
+        {"email": "ana@acme.example", "password": PASSWORD, "next": "/console/queues?status=all&type=overdue"},
+    )
+    assert answer.headers["Location"] == "/console/queues?status=all&type=overdue"
+
+
+def test_the_queue_list_counts_queues_per_status(db: Any, world: Any) -> None:
+    for status in ("running", "running", "paused"):
+        make_queue(db, world, 1, template_type="overdue", status=status)
+    console = signed_in("ana@acme.example", tenant_id=world.tenant_id)
+    page = console.get("/console/").get_data(as_text=True)
+    assert "enviando: <strong>2</strong>" in page
+    assert "pausada: <strong>1</strong>" in page

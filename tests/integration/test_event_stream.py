@@ -295,6 +295,16 @@ def test_the_console_session_cookie_opens_the_stream_of_the_operators_tenant(
     reader.close()
     assert reader.status == 200
     assert [t for _, t, _ in reader.events].count("contact.sent") == 3
+    websocket = {
+        **headers,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    }
+    with httpx.Client(base_url=events_url, timeout=5) as client:
+        refused = client.get(PATH, headers=websocket)  # another site's page could open one with the cookie
+    assert refused.status_code == 403
     console.post("/console/logout")  # signing out ends the stream's credential too
     with httpx.Client(base_url=events_url, timeout=5) as client:
         assert client.get(PATH, headers=headers).status_code == 401

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from billing.config import Settings
     from billing.contract.console import OperatorIdentity
+    from billing.contract.queues import Actor
     from billing.db.engine import UnitOfWork
     from billing.http.console.session import ConsoleSession
     from billing.services.console.operators import TenantRef
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
 MAX_FORM_BYTES = 64 * 1024
-PREFIX = re.compile(r"^(?:.*?)/console(?P<rest>/.*)?$")
+# An ingress may keep a prefix in front of /console (OpenFaaS: /function/console): plain path segments
+# only, so nothing a client writes before /console can turn a redirect into another site's address.
+PREFIX = re.compile(r"^(?P<prefix>(?:/[A-Za-z0-9._-]+)*?)/console(?P<rest>/.*)?$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -85,7 +88,7 @@ class Context:
     def form(self) -> MultiDict[str, str]:
         return self.request.form
 
-    def actor(self) -> Any:
+    def actor(self) -> Actor:
         return self.operator.actor(self.tenant.id, self.client_ip)
 
     def render(self, template: str, status: int = 200, **values: Any) -> Response:
@@ -175,7 +178,7 @@ def error_answer(exc: BaseException) -> Response:
         return error_page(413, "Formulário grande demais", str(exc))
     if isinstance(exc, errors.ValidationFailedError):
         return error_page(422, "Dados inválidos", str(exc))
-    if isinstance(exc, errors.DependencyUnavailableError):
+    if isinstance(exc, (errors.DependencyUnavailableError, errors.ConfigurationError)):
         return error_page(503, "Indisponível", f"{exc}; tente de novo em instantes", {"Retry-After": "5"})
     logger.error(
         "console: unhandled error",
@@ -186,9 +189,9 @@ def error_answer(exc: BaseException) -> Response:
 
 
 def base_path(request: Request) -> str:
-    """``/console`` with whatever prefix the ingress kept in front of it."""
-    path = request.path
-    return path[: path.index("/console") + len("/console")] if "/console" in path else "/console"
+    """``/console`` with the plain path prefix the ingress kept in front of it, if any."""
+    match = PREFIX.match(request.path)
+    return (match["prefix"] if match else "") + "/console"
 
 
 def cookie_header(name: str, value: str, *, settings: Settings, max_age: int, path: str) -> str:

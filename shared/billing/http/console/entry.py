@@ -71,7 +71,9 @@ def handle(request: Request) -> Response:
     if answer is not None:
         return answer
     match = PREFIX.match(request.path)
-    rest = (match["rest"] if match else None) or "/"
+    if match is None:  # not a console path, or a prefix that is not plain path segments
+        return error_page(404, "Página não encontrada", "Este endereço não existe no console.")
+    rest = match["rest"] or "/"
     try:
         if rest.startswith("/static/"):
             return _static(rest)
@@ -105,7 +107,7 @@ def _signed_in(request: Request, rest: str) -> Response:
     console_session = cookies.load(request.cookies.get(cookies.COOKIE), secret_key=secret)
     base = base_path(request)
     if console_session is None:
-        return redirect(f"{base}/login?next={quote(request.full_path.rstrip('?'), safe='/?=&')}")
+        return redirect(f"{base}/login?next={quote(request.full_path.rstrip('?'), safe='/')}")
     found = [(r, r.pattern.match(rest)) for r in _routes()]
     matching = [(r, m) for r, m in found if m is not None]
     if not matching:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -48,17 +49,30 @@ class ConsoleSession:
     epoch: int
     nonce: str
     tenant_id: str | None = None
+    issued_at: int = 0  # unix seconds of the sign-in: a re-signed cookie (tenant switch) keeps it
 
     def with_tenant(self, tenant_id: str | None) -> ConsoleSession:
         return replace(self, tenant_id=tenant_id)
 
 
 def new_session(operator_id: str, epoch: int, tenant_id: str | None) -> ConsoleSession:
-    return ConsoleSession(operator_id=operator_id, epoch=epoch, nonce=secrets.token_urlsafe(16), tenant_id=tenant_id)
+    return ConsoleSession(
+        operator_id=operator_id,
+        epoch=epoch,
+        nonce=secrets.token_urlsafe(16),
+        tenant_id=tenant_id,
+        issued_at=int(time.time()),
+    )
 
 
 def dump(session: ConsoleSession, *, secret_key: str) -> str:
-    payload = {"o": session.operator_id, "e": session.epoch, "n": session.nonce, "t": session.tenant_id}
+    payload = {
+        "o": session.operator_id,
+        "e": session.epoch,
+        "n": session.nonce,
+        "t": session.tenant_id,
+        "i": session.issued_at,
+    }
     return str(_serializer(secret_key, "session").dumps(payload))
 
 
@@ -75,9 +89,13 @@ def load(cookie: str | None, *, secret_key: str) -> ConsoleSession | None:
     if not isinstance(data, dict):
         return None
     operator, epoch, nonce, tenant = data.get("o"), data.get("e"), data.get("n"), data.get("t")
+    issued = data.get("i")
     if not (isinstance(operator, str) and isinstance(epoch, int) and isinstance(nonce, str)):
         return None
-    return ConsoleSession(operator, epoch, nonce, tenant if isinstance(tenant, str) else None)
+    # The signature's own time restarts when the cookie is re-signed; the sign-in's time does not.
+    if not isinstance(issued, int) or not -60 <= time.time() - issued <= MAX_AGE_S:  # 60 s of clock skew
+        return None
+    return ConsoleSession(operator, epoch, nonce, tenant if isinstance(tenant, str) else None, issued)
 
 
 def csrf_token(nonce: str, *, secret_key: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from billing.errors import AuthenticationError
+from billing.errors import AuthenticationError, PermissionDeniedError
 from billing.http.auth import Principal, client_ip
 from billing.http.console import session as cookies
 
@@ -23,8 +23,15 @@ def has_console_session(request: Request) -> bool:
 
 
 def console_principal(request: Request, *, session: Session, settings: Settings) -> Principal:
-    """The signed-in operator as a read-only principal of their current tenant (two statements)."""
+    """The signed-in operator as a read-only principal of their current tenant (two statements).
+
+    Server-Sent Events only: SameSite=Lax keeps other sites' pages from sending the cookie on a fetch,
+    but a WebSocket handshake carries it from any page of a sibling host, and the console never opens
+    one (an ERP's WebSocket client sends its API key)."""
     from billing.services.console.operators import load_operator, tenants_for
+
+    if request.headers.get("Upgrade", "").lower() == "websocket":
+        raise PermissionDeniedError("a WebSocket stream needs the API key header; the console's session follows SSE")
 
     secret = settings.billing_secret_key.get_secret_value()
     found = cookies.load(request.cookies.get(cookies.COOKIE), secret_key=secret)

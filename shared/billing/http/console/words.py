@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 QUEUE_STATUS = {
@@ -56,7 +57,7 @@ def queue_reason(status: str, reason: str | None, resume_at: datetime | None, sc
         when = resume_at.astimezone(ZoneInfo(tz))
         return f"fora do horário comercial até {when:%H:%M} de {WEEKDAYS[when.weekday()]}"
     if status == "instance_down":
-        if reason and reason.startswith("auth_failed"):
+        if reason and "auth_failed" in reason:
             return "o gateway recusou a chave da instância: atualize a chave em Instâncias"
         return "o número de WhatsApp está desconectado; a fila volta sozinha quando ele reconectar"
     if status == "paused":
@@ -84,6 +85,8 @@ FILTERS = {
     "health": lambda s: HEALTH.get(s or "unknown", s),
     "local": local,
     "number": number,
+    # one path segment of a URL: a name with "/", "?" or "#" stays one segment (Jinja's urlencode keeps "/")
+    "segment": lambda s: quote(str(s), safe=""),
 }
 GLOBALS = {
     "queue_reason": queue_reason,

@@ -1,7 +1,8 @@
 """What the console's queue pages read and do.
 
 ``queue_list``: one page of the tenant's queues (newest first, keyset by creation), with the same
-counters, progress, ETA and reasons as the status route, in one statement whatever the tenant's size.
+counters, progress, ETA and reasons as the status route, and how many queues are in each status: two
+statements whatever the tenant's size.
 ``queue_detail``: the status of one queue and one page of its contacts, two statements. Actions go
 through the same use case as the ERP's control route, with the operator as the audited actor.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -49,6 +50,16 @@ _LIST = sa.text(
 )
 
 
+# How many queues of the tenant are in each status (of the type filtered on): an index-only count.
+_COUNTS = sa.text(
+    """
+    SELECT status, count(*) AS n FROM billing_queues
+     WHERE tenant_id = :tenant_id AND (CAST(:template_type AS text) IS NULL OR template_type = :template_type)
+     GROUP BY status
+    """
+)
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     statuses: tuple[str, ...] | None
@@ -69,6 +80,7 @@ class QueueListPage:
     rows: list[QueueRow]
     next_cursor: str | None
     last_event_id: int = 0  # the tenant's latest event: the live bars follow the stream from there
+    counts: dict[str, int] = field(default_factory=dict)  # queues per status, whatever the page shows
 
 
 def parse_filter(*, status: str | None, template_type: str | None, cursor: str | None) -> QueueFilter:
@@ -126,7 +138,13 @@ def queue_list(query: QueueFilter, *, tenant_id: uuid.UUID, session: Session, no
     items = [QueueRow(build_view(r, now=now, runtime_of=runtime_of), r.instance_name, r.scheduled_for) for r in rows]
     next_cursor = _encode(rows[-1].created_at, rows[-1].id) if more and rows else None
     last_event_id = int(rows[0].tenant_last_event_id or 0) if rows else 0
-    return QueueListPage(items, next_cursor, last_event_id)
+    counts = dict(
+        session.connection()
+        .execute(_COUNTS, {"tenant_id": tenant_id, "template_type": query.template_type})
+        .tuples()
+        .all()
+    )
+    return QueueListPage(items, next_cursor, last_event_id, {str(k): int(v) for k, v in counts.items()})
 
 
 @dataclass(frozen=True)
@@ -159,8 +177,11 @@ def command_of(action: str, *, statuses: list[str] | None = None) -> ControlComm
     if action in ("pause", "resume", "cancel"):
         return ControlCommand(action)  # type: ignore[arg-type]
     if action == "resend":
-        chosen = tuple(s for s in (statuses or ["unknown", "failed"]) if s)
-        if not chosen or any(s not in ("unknown", "failed") for s in chosen):
+        # Nothing ticked asks for nothing: never read as "all" (an uncertain message may have gone out).
+        chosen = tuple(s for s in (statuses or []) if s)
+        if not chosen:
+            raise ValidationFailedError("escolha o que reenviar: incertas, com falha ou ambas")
+        if any(s not in ("unknown", "failed") for s in chosen):
             raise ValidationFailedError("só é possível reenviar contatos com status incerta ou falhou")
         return ResendCommand(statuses=chosen)
     raise ValidationFailedError(f"ação desconhecida: {action[:40]!r}")

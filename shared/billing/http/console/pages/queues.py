@@ -77,7 +77,8 @@ def queue_control(ctx: Context, match: re.Match[str]) -> Response:
     queue_id = parse_uuid(match["queue_id"])
     action = ctx.form.get("action", "")
     command = command_of(action, statuses=ctx.form.getlist("statuses"))
-    control_queue(queue_id, command, actor=ctx.actor(), uow=ctx.uow, publisher=bootstrap.publisher(), now=ctx.now)
+    publisher = bootstrap.publisher_or_deferred()  # without a broker the sweeper publishes the resumed queue
+    control_queue(queue_id, command, actor=ctx.actor(), uow=ctx.uow, publisher=publisher, now=ctx.now)
     notice = {"pause": "paused", "resume": "resumed", "cancel": "cancelled", "resend": "resent"}[action]
     return redirect(f"{base_path(ctx.request)}/queues/{queue_id}", notice)
 

@@ -3,11 +3,6 @@
 (function () {
   var base = document.body.getAttribute("data-base") || "/console";
 
-  // Progress bars are drawn from their aria-valuenow (the page's CSP allows no inline style attribute).
-  document.querySelectorAll(".progress").forEach(function (bar) {
-    bar.querySelector(".bar").style.setProperty("--p", (bar.getAttribute("aria-valuenow") || "0") + "%");
-  });
-
   // A select that submits its form when changed (the tenant switch).
   document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
     el.addEventListener("change", function () { el.form.submit(); });
@@ -29,9 +24,15 @@
       var body = new URLSearchParams(new FormData(form));
       fetch(form.getAttribute("data-preview"), {method: "POST", body: body, credentials: "same-origin",
         headers: {"Accept": "text/html"}})
-        .then(function (r) { return r.text(); })
+        .then(function (r) {
+          // A signed-out session answers the sign-in page (a redirect): never put that in the box.
+          if (!r.ok || r.redirected) { throw new Error("preview unavailable"); }
+          return r.text();
+        })
         .then(function (html) { target.innerHTML = html; })
-        .catch(function () { /* the preview is a help; saving still validates */ });
+        .catch(function () {
+          target.textContent = "Prévia indisponível agora (recarregue a página); salvar continua validando o texto.";
+        });
     }
     form.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(refresh, 250); });
   });
@@ -58,7 +59,7 @@
           if (bar) {
             bar.setAttribute("aria-valuenow", p.percent);
             bar.setAttribute("data-status", p.status);
-            bar.querySelector(".bar").style.setProperty("--p", p.percent + "%");
+            bar.querySelector(".bar").value = p.percent;
           }
           ["percent", "sent", "failed", "unknown", "pending", "eta", "status_words", "reason"].forEach(function (f) {
             scope.querySelectorAll("[data-field='" + f + "']").forEach(function (el) { el.textContent = p[f]; });
@@ -81,6 +82,9 @@
     if (poll) { return; }
     poll = setInterval(function () { active().forEach(update); }, 3000);
   }
+  function stopPolling() {
+    if (poll) { clearInterval(poll); poll = null; }
+  }
 
   if (!window.EventSource) { startPolling(); return; }
   var ids = {};
@@ -97,10 +101,13 @@
     } catch (e) { /* a heartbeat or an event of another kind */ }
   };
   ["queue.started", "queue.paused", "queue.resumed", "queue.completed", "queue.cancelled", "contact.sent",
-   "contact.failed", "contact.unknown", "contact.delivered", "contact.read"].forEach(function (type) {
+   "contact.failed", "contact.unknown", "contact.expired", "contact.skipped", "contact.cancelled",
+   "contact.delivered", "contact.read", "contact.replied", "contact.opted_out"].forEach(function (type) {
     stream.addEventListener(type, stream.onmessage);
   });
+  // The browser reconnects by itself (from the last id); meanwhile the active rows are polled.
   stream.onerror = function () { startPolling(); };
+  stream.onopen = function () { stopPolling(); active().forEach(update); };
   // A stream that opens but says nothing new is still checked now and then (a missed event costs latency).
   setInterval(function () { active().forEach(update); }, 15000);
 })();
