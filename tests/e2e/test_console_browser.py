@@ -374,3 +374,31 @@ def test_every_page_labels_its_fields_and_fits_a_phone(
             shot(tab, "phone-" + (path.strip("/").replace("/", "-") or "console"))
     finally:
         context.close()
+
+
+def test_the_keyboard_alone_signs_in_and_skips_to_the_content(browser: Any, dev: dict[str, str]) -> None:
+    context = browser.new_context(base_url=dev["base_url"])
+    tab = context.new_page()
+    try:
+        tab.goto("/console/login")
+        focused = "() => document.activeElement && (document.activeElement.id || document.activeElement.tagName)"
+        assert tab.evaluate(focused) == "email"  # the form starts where the typing starts
+        tab.keyboard.type(dev["operator"])
+        tab.keyboard.press("Tab")
+        assert tab.evaluate(focused) == "password"
+        tab.keyboard.type(dev["password"])
+        tab.keyboard.press("Tab")
+        assert tab.evaluate("() => document.activeElement.textContent.trim()") == "Entrar"
+        tab.keyboard.press("Enter")
+        tab.wait_for_url(re.compile(r".*/console/(\?.*)?$"))
+        tab.keyboard.press("Tab")  # the first stop is the skip link, and it shows itself
+        assert tab.evaluate("() => document.activeElement.className") == "skip"
+        box = tab.locator("a.skip").bounding_box()
+        assert box is not None and box["x"] >= 0
+        tab.keyboard.press("Enter")
+        assert tab.evaluate(focused) == "main"
+        tab.keyboard.press("Tab")
+        assert tab.evaluate(focused) == "f-status"  # then the page's own content, its filters first
+        shot(tab, "14-keyboard")
+    finally:
+        context.close()

@@ -229,6 +229,21 @@ def test_closed_dates_are_added_and_bad_ones_refused(admin: ConsoleClient) -> No
     assert _state() == before
 
 
+def test_a_closed_date_added_by_mistake_is_reopened(admin: ConsoleClient) -> None:
+    day = _tomorrow()
+    assert admin.post(f"{SETTINGS}/closed-dates", {"date": day, "reason": "engano"}).status_code == 303
+    page = _text(admin.get(SETTINGS))
+    assert 'action="/console/settings/closed-dates/remove"' in page and f'value="{day}"' in page
+    answer = admin.post(f"{SETTINGS}/closed-dates/remove", {"date": day})
+    assert answer.status_code == 303
+    assert _closed() == []
+    (entry,) = _audits("closed_date.remove")
+    assert entry.details["day"] == day and entry.details["reason"] == "engano" and entry.operator == OPERATOR
+    assert admin.post(f"{SETTINGS}/closed-dates/remove", {"date": day}).status_code == 404  # already open
+    assert admin.post(f"{SETTINGS}/closed-dates/remove", {"date": "amanhã"}).status_code == 422
+    assert len(_audits("closed_date.remove")) == 1
+
+
 def test_sending_settings_are_saved_and_a_bad_value_changes_nothing(admin: ConsoleClient) -> None:
     form = {
         "throttle_per_minute": "12",
@@ -362,6 +377,7 @@ MANAGE_POSTS = [
     ("/console/settings/hours", {"weekday": "5", "start": "09:00", "end": "12:00"}),
     ("/console/settings/hours/remove", {"weekday": "0"}),
     ("/console/settings/closed-dates", {"date": "2031-05-02", "reason": "x"}),
+    ("/console/settings/closed-dates/remove", {"date": "2031-05-02"}),
     (
         "/console/settings/sending",
         {"throttle_per_minute": "5", "jitter_s": "1", "daily_cap": "", "opt_out_keywords": ""},
@@ -398,6 +414,7 @@ def test_every_change_is_audited_with_the_operator(admin: ConsoleClient) -> None
         ("hours.set", OPERATOR),
         ("hours.remove", OPERATOR),
         ("closed_date.add", OPERATOR),
+        ("closed_date.remove", OPERATOR),
         ("config.set", OPERATOR),
         ("api_key.create", OPERATOR),
         ("api_key.revoke", OPERATOR),

@@ -661,6 +661,7 @@ PUBLIC_REQUESTS = (
     ("POST", "/console/settings/hours", CONSOLE),
     ("POST", "/console/settings/hours/remove", CONSOLE),
     ("POST", "/console/settings/closed-dates", CONSOLE),
+    ("POST", "/console/settings/closed-dates/remove", CONSOLE),
     ("POST", "/console/settings/sending", CONSOLE),
     ("POST", "/console/settings/keys", CONSOLE),
     ("POST", "/console/settings/keys/erp/revoke", CONSOLE),

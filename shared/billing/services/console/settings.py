@@ -282,6 +282,27 @@ def close_day(day: str | None, reason: str | None, *, actor: Actor, uow: UnitOfW
     return parsed
 
 
+_REOPEN = sa.text("DELETE FROM closed_dates WHERE tenant_id = :tenant_id AND day = :day RETURNING reason")
+
+
+def reopen_day(day: str | None, *, actor: Actor, uow: UnitOfWork) -> date:
+    """Remove a closed date added by mistake (reminders go out on it again, within business hours)."""
+    raw = (day or "").strip()
+    try:
+        parsed = date.fromisoformat(raw) if DAY.fullmatch(raw) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise _refused({"date": "informe uma data válida (AAAA-MM-DD)"})
+    removed = uow.session.execute(_REOPEN, {"tenant_id": actor.tenant_id, "day": parsed}).first()
+    if removed is None:
+        raise NotFoundError(f"{parsed:%d/%m/%Y} não é uma data fechada")
+    uow.session.add(audit_entry(actor, "closed_date.remove", day=parsed.isoformat(), reason=removed.reason))
+    uow.commit()
+    logger.info("console: closed date removed", extra={"action": "console.closed_date_remove", "day": raw})
+    return parsed
+
+
 # --- sending ------------------------------------------------------------------------------------------
 
 

@@ -96,6 +96,16 @@ def closed_dates(ctx: Context, match: re.Match[str]) -> Response:
     return _back(ctx, "saved", "closed-h")
 
 
+def closed_date_remove(ctx: Context, match: re.Match[str]) -> Response:
+    from billing.services.console.settings import reopen_day
+
+    try:
+        reopen_day(ctx.form.get("date"), actor=ctx.actor(), uow=ctx.uow)
+    except ValidationFailedError as exc:
+        return _refused(ctx, "closed", exc)
+    return _back(ctx, "saved", "closed-h")
+
+
 def sending(ctx: Context, match: re.Match[str]) -> Response:
     from billing.services.console.settings import save_sending
 
@@ -138,6 +148,7 @@ ROUTES = (
     route("POST", r"/settings/hours", hours_set, "manage"),
     route("POST", r"/settings/hours/remove", hours_remove, "manage"),
     route("POST", r"/settings/closed-dates", closed_dates, "manage"),
+    route("POST", r"/settings/closed-dates/remove", closed_date_remove, "manage"),
     route("POST", r"/settings/sending", sending, "manage"),
     route("POST", r"/settings/keys", key_create, "manage"),
     route("POST", r"/settings/keys/(?P<key_name>[^/]+)/revoke", key_revoke, "manage"),
