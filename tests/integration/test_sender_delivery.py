@@ -383,6 +383,27 @@ def test_the_daily_cap_parks_the_queue_until_the_next_day(db: Any, sim: Simulato
     ]
 
 
+def test_a_number_that_keeps_sending_is_not_health_checked_again(db: Any, sim: SimulatorHandle, world: World) -> None:
+    """Each accepted send shows the number connected: the periodic connectionState call is spared while
+    messages flow (migration 0025), and made again once they stop for longer than the interval."""
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=6, jitter_s=0)  # a message every 10 s
+    db.commit()
+    forget_tenant()
+    queue_id = make_queue(db, world, 12)
+    clock = FakeClock(MONDAY_10H)
+    sender = deps(clock, pacing_disabled=False, health_check_interval_s=30.0)
+
+    assert deliver_queue(queue_id, deps=sender).status == "completed"
+
+    assert len(sim.client.messages()) == 12  # 110 s of fake time: three intervals
+    assert sim.client.state_requests(world.instance_name) == 1  # only the first, before anything was sent
+    clock.advance(45)  # quiet for longer than the interval: the next message is checked first
+    second = make_queue(db, world, 1, first_phone=100)
+    assert deliver_queue(second, deps=sender).status == "completed"
+    assert sim.client.state_requests(world.instance_name) == 2
+
+
 def test_a_second_token_while_dispatch_runs_in_this_process_only_nudges_it(
     db: Any, sim: SimulatorHandle, world: World
 ) -> None:

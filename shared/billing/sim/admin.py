@@ -134,7 +134,10 @@ async def stats(request: web.Request) -> web.Response:
             {
                 "send_requests": sim.send_requests,
                 "messages": len(sim.messages),
-                "instances": {i.name: {"send_requests": i.send_requests} for i in sim.instances.values()},
+                "instances": {
+                    i.name: {"send_requests": i.send_requests, "state_requests": i.state_requests}
+                    for i in sim.instances.values()
+                },
             }
         )
 

@@ -118,9 +118,11 @@ async def send_text(request: web.Request) -> web.Response:
 
 
 async def connection_state(request: web.Request) -> web.Response:
-    _, guarded = _guard(request)
+    sim, guarded = _guard(request)
     if isinstance(guarded, web.Response):
         return guarded
+    with sim.lock:
+        guarded.state_requests += 1
     return web.json_response({"instance": {"instanceName": guarded.name, "state": guarded.state}})
 
 

@@ -106,6 +106,10 @@ class SimulatorClient:
             return int(data["send_requests"])
         return int(data["instances"][instance]["send_requests"])
 
+    def state_requests(self, instance: str) -> int:
+        """How many connectionState calls (health checks) ``instance`` answered."""
+        return int(self.stats()["instances"][instance]["state_requests"])
+
     def webhooks(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._call("GET", "/webhooks")
         return result

@@ -22,6 +22,9 @@ class ScriptedFailure:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+_NOT_OPTIONS = ("name", "failures", "send_requests", "state_requests")  # not options a test may set
+
+
 @dataclass
 class Instance:
     name: str
@@ -36,6 +39,7 @@ class Instance:
     owner_number: str = "5511900000000"
     failures: deque[ScriptedFailure] = field(default_factory=deque)
     send_requests: int = 0
+    state_requests: int = 0  # connectionState calls: the senders' health checks
 
     def public(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,7 +102,7 @@ class SimState:
     @staticmethod
     def _apply(instance: Instance, options: dict[str, Any]) -> None:
         for key, value in options.items():
-            if key not in Instance.__dataclass_fields__ or key in ("name", "failures", "send_requests"):
+            if key not in Instance.__dataclass_fields__ or key in _NOT_OPTIONS:
                 raise ValueError(f"unknown instance option {key!r}")
             if key == "state" and value not in STATES:
                 raise ValueError(f"state must be one of {', '.join(STATES)}")
@@ -186,6 +190,7 @@ class SimState:
             self.send_requests = 0
             for instance in self.instances.values():
                 instance.send_requests = 0
+                instance.state_requests = 0
 
     def reset(self) -> None:
         """Forget everything except the global key and the default webhook URL."""
