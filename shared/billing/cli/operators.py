@@ -1,8 +1,9 @@
 """``billing operator ...``: the people who sign in to the web console (docs/console.md).
 
 ``create`` prints the operator and, once, the password (generated unless ``--password-from-env`` names
-a variable holding one); ``list`` a table (``--json``); ``disable``/``enable`` also end every session the
-operator holds.
+a variable holding one); ``list`` a table (``--json``); ``set`` changes a role or resets a forgotten
+password (``--new-password`` prints a generated one once); ``set``, ``disable`` and ``enable`` also end
+every session the operator holds.
 """
 
 from __future__ import annotations
@@ -61,6 +62,20 @@ def cmd_operator_active(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_operator_set(args: argparse.Namespace) -> int:
+    from billing.services.console.operators import update_operator
+
+    password = secret_from_env(args.password_from_env) if args.password_from_env else None
+    emit(
+        in_session(
+            lambda session: update_operator(
+                session=session, email=args.email, role=args.role, password=password, new_password=args.new_password
+            )
+        )
+    )
+    return 0
+
+
 def register(sub: Any) -> None:
     operator = sub.add_parser("operator", help="console operators (sign in at /console/)").add_subparsers(
         dest="operator_command", required=True
@@ -83,6 +98,13 @@ def register(sub: Any) -> None:
     p.add_argument("--tenant")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_operator_list)
+    p = operator.add_parser("set", help="change an operator's role or password (ends their sessions)")
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", choices=("viewer", "operator", "admin"))
+    secret = p.add_mutually_exclusive_group()
+    secret.add_argument("--password-from-env", metavar="VAR", help="the new password, read from $VAR (not printed)")
+    secret.add_argument("--new-password", action="store_true", help="generate a new password, printed once")
+    p.set_defaults(handler=cmd_operator_set)
     for name, active in (("disable", False), ("enable", True)):
         p = operator.add_parser(name, help=f"{name} an operator (ends their sessions)")
         p.add_argument("--email", required=True)

@@ -245,3 +245,58 @@ def set_operator_active(*, session: Session, email: str, active: bool) -> dict[s
         raise NotFoundError(f"operator {email[:80]!r} not found")
     logger.info("console operator %s", "enabled" if active else "disabled", extra={"action": "console.operator_active"})
     return dict(row)
+
+
+_UPDATE = sa.text(
+    """
+    UPDATE console_operators
+       SET role = COALESCE(CAST(:role AS varchar), role),
+           password_hash = COALESCE(CAST(:password_hash AS text), password_hash),
+           session_epoch = session_epoch + 1
+     WHERE lower(email) = lower(:email)
+    RETURNING email, role, active
+    """
+)
+
+
+def update_operator(
+    *, session: Session, email: str, role: str | None = None, password: str | None = None, new_password: bool = False
+) -> dict[str, Any]:
+    """Change an operator's role and/or password (``new_password``: generate one, answered once); every
+    session they hold ends either way, so the change counts from their next sign-in."""
+    if role is not None and role not in ROLES:
+        raise ValidationFailedError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+    if new_password:
+        password = secrets.token_urlsafe(15)
+    if password is not None:
+        _check_password(password)
+    if role is None and password is None:
+        raise ValidationFailedError("nothing to change: give a role, a password or ask for a new password")
+    row = (
+        session.execute(
+            _UPDATE,
+            {
+                "email": email.strip(),
+                "role": role,
+                "password_hash": hash_password(password) if password is not None else None,
+            },
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        from billing.errors import NotFoundError
+
+        raise NotFoundError(f"operator {email[:80]!r} not found")
+    logger.info(
+        "console operator updated",
+        extra={
+            "action": "console.operator_updated",
+            "role_changed": role is not None,
+            "password_changed": password is not None,
+        },
+    )
+    answer = dict(row)
+    if new_password:
+        answer["password"] = password
+    return answer
