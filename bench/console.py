@@ -46,7 +46,7 @@ from datetime import time as clock
 from pathlib import Path
 
 import psycopg2
-from _support import free_port, scratch_database
+from _support import HttpConnection, free_port, scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -377,37 +377,6 @@ def sign_in(port: int) -> str:
         return str(cookie)
 
 
-class _Connection:
-    """A minimal HTTP/1.1 keep-alive client on asyncio streams (as in bench/status.py): the load generator
-    shares the machine's cores with the function and PostgreSQL, so it should cost as little as possible."""
-
-    def __init__(self, host: str, port: int, headers: str) -> None:
-        self.host, self.port, self.headers = host, port, headers
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\n{self.headers}\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        if "content-length" not in fields:
-            raise RuntimeError(f"the bench client needs Content-Length; got {fields}")
-        body = await self.reader.readexactly(int(fields["content-length"]))
-        if fields.get("connection", "").lower() == "close":
-            self.close()
-        return status, body
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
 Paths = Callable[[random.Random], str]
 
 
@@ -466,7 +435,7 @@ async def _load(
         rng = random.Random(seed * 1000 + n)
         port = ports[n % len(ports)]
         headers = f"Host: 127.0.0.1:{port}\r\nCookie: billing_console={cookie}\r\nAccept: text/html\r\n"
-        connection = _Connection("127.0.0.1", port, headers)
+        connection = HttpConnection("127.0.0.1", port, headers)
         try:
             while time.perf_counter() < deadline:
                 path = path_of(rng)
@@ -544,7 +513,7 @@ def measure(ports: list[int], cookie: str, seeded: Seeded, args: argparse.Namesp
 
 
 async def _probe(port: int, cookie: str, path: str) -> tuple[int, bytes]:
-    connection = _Connection("127.0.0.1", port, f"Host: 127.0.0.1:{port}\r\nCookie: billing_console={cookie}\r\n")
+    connection = HttpConnection("127.0.0.1", port, f"Host: 127.0.0.1:{port}\r\nCookie: billing_console={cookie}\r\n")
     try:
         return await connection.get(path)
     finally:

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 import psycopg2
-from _support import free_port, scratch_database, started
+from _support import HttpConnection, free_port, scratch_database, started
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUES = 20
@@ -137,42 +137,6 @@ def start_server(url: str, port: int, threads: int) -> subprocess.Popen[bytes]:
     return started(server, port, what="the status function")  # type: ignore[no-any-return]
 
 
-class _Connection:
-    """A minimal HTTP/1.1 keep-alive client on asyncio streams.
-
-    The load generator shares the machine's cores with the function and PostgreSQL, so it should cost
-    as little as possible: aiohttp's client spent about 0.19 ms of CPU per request here, this one a
-    fraction of that. It speaks only what the bench needs (GET, Content-Length bodies) and fails
-    loudly on anything else.
-    """
-
-    def __init__(self, host: str, port: int, headers: str) -> None:
-        self.host, self.port, self.headers = host, port, headers
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def get(self, path: str) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\n{self.headers}\r\n".encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        fields = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
-        if "content-length" not in fields:
-            raise RuntimeError(f"the bench client needs Content-Length; got {fields}")
-        body = await self.reader.readexactly(int(fields["content-length"]))
-        if fields.get("connection", "").lower() == "close":
-            self.close()
-        return status, body
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
 def _path(route: str, rng: random.Random, queues: list[str], per_queue: int) -> str:
     queue = rng.choice(queues)
     if route == "status":
@@ -199,7 +163,7 @@ async def _load(
         rng = random.Random(seed)
         port = ports[seed % len(ports)]
         headers = f"Host: 127.0.0.1:{port}\r\nX-Billing-API-Key: {key}\r\n"
-        connection = _Connection("127.0.0.1", port, headers)
+        connection = HttpConnection("127.0.0.1", port, headers)
         try:
             while time.perf_counter() < deadline:
                 path = _path(route, rng, queues, per_queue)
