@@ -164,21 +164,21 @@ def test_receipts_racing_for_many_contacts_still_count_each_once(client: Any, wo
     keys = [f"3EB0R{i:03d}" for i in range(12)]
     sent(world, *keys)
     bodies = [update(k, s) for k in keys for s in ("SERVER_ACK", "DELIVERY_ACK", "READ", "READ")]
-    errors: list[int] = []
+    codes: list[int] = []
+    # One app per thread, built here: compiling its URL rules in four threads at once trips a CPython
+    # 3.11 race in ast.parse ("AST constructor recursion depth mismatch"), which is not what is tested.
+    clients = [webhook_client() for _ in range(4)]
 
-    def worker(chunk: list[dict[str, Any]]) -> None:
-        local = webhook_client()
+    def worker(local: Any, chunk: list[dict[str, Any]]) -> None:
         for body in chunk:
-            code = post(local, world, body).status_code
-            if code != 200:
-                errors.append(code)
+            codes.append(post(local, world, body).status_code)
 
-    threads = [threading.Thread(target=worker, args=(bodies[i::4],)) for i in range(4)]
+    threads = [threading.Thread(target=worker, args=(clients[i], bodies[i::4])) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    assert codes == [200] * len(bodies)  # every body answered: a thread that died would leave some out
     [queue] = rows("SELECT delivered, read FROM billing_queues")
     assert tuple(queue) == (12, 12)
 
