@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,7 +27,7 @@ def test_queue_watch_returns_when_the_queue_is_finished(db: Any, capsys: pytest.
     assert "cancelled" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("ref", [str(uuid.uuid4()), "not-a-uuid"])
+@pytest.mark.parametrize("ref", ["5d0c7a4e-3b1f-4c2a-9e8d-0f6a1b2c3d4e", "not-a-uuid"])
 def test_queue_watch_on_an_unknown_queue_says_so_and_exits_2(
     database_url: str, capsys: pytest.CaptureFixture[str], ref: str
 ) -> None:

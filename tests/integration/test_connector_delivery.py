@@ -372,6 +372,7 @@ def test_the_probe_server_reports_readiness_and_counts_deliveries(prefix: str, p
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # every other test's broker goes away with it
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl to restart the broker")
 def test_after_a_broker_restart_the_connector_consumes_again_and_says_so(
     prefix: str, publisher: PikaPublisher
