@@ -79,7 +79,7 @@ class _Dropper:
     BATCH = 40
 
     def __init__(self) -> None:
-        self._names: queue.Queue[str | None] = queue.Queue()
+        self._names: queue.Queue[str] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -96,9 +96,8 @@ class _Dropper:
                 continue
             for _ in range(self.BATCH):
                 name = self._names.get()
-                if name is None or self._stopping.is_set():
-                    if name is not None:
-                        self._names.put(name)  # left for close()
+                if self._stopping.is_set():
+                    self._names.put(name)  # left for close()
                     return
                 try:
                     _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -116,11 +115,9 @@ class _Dropper:
         left: list[str] = []
         while True:
             try:
-                name = self._names.get_nowait()
+                left.append(self._names.get_nowait())
             except queue.Empty:
                 break
-            if name is not None:
-                left.append(name)
         if left:
             subprocess.Popen(
                 [sys.executable, "-c", _DROP_SCRIPT, ADMIN_URL, *left],
