@@ -5,7 +5,6 @@ Driven through the status route (the cheapest guarded route); send and control s
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -15,20 +14,12 @@ import sqlalchemy as sa
 from support.ops_factories import STATUS, client
 from support.send_factories import TenantSetup, headers, make_tenant
 from support.sql import recorded_statements
+from support.windows import same_window
 
 
 @pytest.fixture
 def status() -> Any:
     return client("status")
-
-
-def same_window() -> None:
-    """Start a scenario with at least 3 s left in the current rate-limit minute, so its hits share one."""
-    from billing.http.ratelimit import Window
-
-    left = Window.at(datetime.now(UTC)).reset_s
-    if left < 3:
-        time.sleep(left + 0.1)
 
 
 def key_hits(key_name: str, counter: str = "read") -> int:
@@ -170,7 +161,7 @@ def test_a_read_only_key_follows_queues_but_neither_sends_nor_controls(
 
 
 def test_a_key_expires_at_the_end_of_its_last_day_in_the_tenants_zone(database_url: str) -> None:
-    from datetime import UTC, date, datetime
+    from datetime import date
 
     from billing.db.engine import unit_of_work
     from billing.services import admin
