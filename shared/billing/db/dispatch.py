@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -96,6 +97,38 @@ UPDATE billing_queues
 
 HEALTH_OPEN = text("""
 UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now WHERE id = :instance_id
+""")
+
+# A round's answers in one statement per kind, whatever their number (a burst of first sends brings a
+# health check per instance, and a busy process gives some claims back): contacts given back ...
+GIVE_BACK_MANY = text("""
+UPDATE billing_contacts bc
+   SET status = g.previous_status, claimed_by = NULL, updated_at = :now,
+       message = COALESCE(g.message, bc.message), rendered_on = COALESCE(g.rendered_on, bc.rendered_on)
+  FROM jsonb_to_recordset(CAST(:items AS jsonb))
+       AS g(contact_id uuid, claim text, previous_status text, message text, rendered_on date)
+ WHERE bc.id = g.contact_id AND bc.status = 'sending' AND bc.claimed_by = g.claim
+""")
+
+# ... the slots they took (as RESTORE_SLOT: only where nobody moved the slot since, never waiting, rows
+# locked by id) ...
+RESTORE_SLOTS = text("""
+WITH r AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:items AS jsonb))
+                  AS x(instance_id uuid, previous timestamptz, taken timestamptz)
+)
+UPDATE whatsapp_instances w
+   SET next_send_at = r.previous, daily_count = GREATEST(w.daily_count - 1, 0)
+  FROM r
+ WHERE w.id = r.instance_id
+   AND w.id IN (SELECT wi.id FROM whatsapp_instances wi JOIN r ON wi.id = r.instance_id AND wi.next_send_at = r.taken
+                 ORDER BY wi.id FOR NO KEY UPDATE OF wi SKIP LOCKED)
+""")
+
+# ... and the instances a health check found open (locked by id, the order every sender uses).
+HEALTH_OPEN_MANY = text("""
+UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now
+ WHERE id IN (SELECT id FROM whatsapp_instances WHERE id = ANY (CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE)
 """)
 
 # Is any slot due now with work behind it? (the sweeper's tick wakes dispatch when so)
@@ -264,6 +297,73 @@ def return_slot(conn: Connection, claim: SlotClaim) -> None:
         )
 
 
+def give_back_many(
+    conn: Connection,
+    items: Sequence[tuple[SlotClaim, bool, tuple[str, date] | None]],
+    *,
+    now: datetime,
+) -> None:
+    """``give_back`` for a round's worth of ``(claim, restore_slot, keep)`` in two statements at most.
+    Two restores of one instance in the same round (each undoing the slot the other may have set) keep
+    their order: then every claim goes back one by one."""
+    if not items:
+        return
+    restoring = [claim for claim, restore, _ in items if restore and _slot_taken(claim)]
+    if len({claim.instance.id for claim in restoring}) < len(restoring):
+        for claim, restore, keep in items:
+            give_back(conn, claim, now=now, restore_slot=restore, keep=keep)
+        return
+    contacts = []
+    for claim, _, keep in sorted(items, key=lambda item: _contact_id(item[0])):
+        message, rendered_on = keep if keep is not None else (None, None)
+        contacts.append(
+            {
+                "contact_id": _contact_id(claim),
+                "claim": claim.claim,
+                "previous_status": _previous_status(claim),
+                "message": message,
+                "rendered_on": None if rendered_on is None else rendered_on.isoformat(),
+            }
+        )
+    conn.execute(GIVE_BACK_MANY, {"items": json.dumps(contacts), "now": now})
+    return_slots(conn, restoring)
+
+
+def return_slots(conn: Connection, claims: Sequence[SlotClaim]) -> None:
+    """``return_slot`` for several claims, in one statement (one by one, in order, when an instance
+    appears twice: each restore undoes the slot the one before it may have set)."""
+    taken = [claim for claim in claims if _slot_taken(claim)]
+    if len({claim.instance.id for claim in taken}) < len(taken):
+        for claim in taken:
+            return_slot(conn, claim)
+        return
+    items = [
+        {
+            "instance_id": claim.instance.id,
+            "previous": None if claim.previous_slot is None else claim.previous_slot.isoformat(),
+            "taken": claim.slot.isoformat() if claim.slot is not None else None,
+        }
+        for claim in claims
+        if _slot_taken(claim)
+    ]
+    if items:
+        conn.execute(RESTORE_SLOTS, {"items": json.dumps(items)})
+
+
+def _slot_taken(claim: SlotClaim) -> bool:
+    return claim.slot is not None and claim.slot != claim.previous_slot
+
+
+def _contact_id(claim: SlotClaim) -> str:
+    assert claim.contact is not None
+    return str(claim.contact.id)
+
+
+def _previous_status(claim: SlotClaim) -> str:
+    assert claim.contact is not None
+    return str(claim.contact.previous_status)
+
+
 def shift_slot(conn: Connection, claim: SlotClaim, *, late_s: float) -> bool:
     """Move the instance's next slot by ``late_s``; False when it was claimed again meanwhile."""
     if claim.slot is None:
@@ -291,6 +391,12 @@ def instance_down(conn: Connection, *, instance_id: str, reason: str, now: datet
 
 def instance_open(conn: Connection, *, instance_id: str, now: datetime) -> None:
     conn.execute(HEALTH_OPEN, {"instance_id": instance_id, "now": now})
+
+
+def instances_open(conn: Connection, *, instance_ids: Sequence[str], now: datetime) -> None:
+    """``instance_open`` for several instances in one statement."""
+    if instance_ids:
+        conn.execute(HEALTH_OPEN_MANY, {"ids": sorted(set(instance_ids)), "now": now})
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:

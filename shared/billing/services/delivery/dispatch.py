@@ -281,12 +281,15 @@ class Dispatcher:
             return
         if with_outcomes:
             self._lost(len(pending.outcomes) - sql.record_outcomes(conn, pending.outcomes))
-        for claim, restore, keep in pending.give_backs:
-            sql.give_back(conn, claim, now=now, restore_slot=restore, keep=keep)
-        for claim in pending.slots_back:
-            sql.return_slot(conn, claim)
+        # One statement per kind, not one per item: a burst of first sends brings a health check per
+        # instance, and a busy process gives some claims back.
+        sql.give_back_many(conn, pending.give_backs, now=now)
+        sql.return_slots(conn, pending.slots_back)
         for queue_id, status, resume_at, reason in pending.parks:
             sql.park_queue(conn, queue_id=queue_id, status=status, resume_at=resume_at, reason=reason, now=now)
+        if not pending.down:
+            sql.instances_open(conn, instance_ids=pending.open, now=now)
+            return
         # Instance rows in one order (by id) in every sender, so two rounds never wait on each other.
         health = sorted([*pending.down, *((i, None, None) for i in pending.open)], key=lambda item: item[0])
         for instance_id, why, state in health:
