@@ -38,10 +38,11 @@ def fleet(db: Any) -> tuple[World, list[str]]:
     return world, ids
 
 
-def claim_all(now: datetime, name: str) -> list[sql.SlotClaim]:
+def claim_all(now: datetime, name: str, busy: list[str] | None = None) -> list[sql.SlotClaim]:
+    """Every due slot (but those of ``busy`` instances), paced, as a sender's claim round takes them."""
     with core_connection() as conn, conn.begin():
         claims, _, _ = sql.claim_slots(
-            conn, now=now, claim=name, limit=100, pacing_off=False, check_before=now - timedelta(seconds=30)
+            conn, now=now, claim=name, limit=100, pacing_off=False, check_before=now - timedelta(seconds=30), busy=busy
         )
     assert claims and all(c.kind == "send" and c.contact is not None for c in claims)
     return claims
@@ -117,27 +118,9 @@ def test_two_give_backs_of_one_instance_in_a_round_restore_in_order(db: Any) -> 
     world, _ = fleet(db)
     only = str(world.instance_id)
     busy_others = [i for i in instances(db) if i != only]
-    with core_connection() as conn, conn.begin():
-        first, _, _ = sql.claim_slots(
-            conn,
-            now=NOW,
-            claim="a",
-            limit=1,
-            pacing_off=False,
-            check_before=NOW - timedelta(seconds=30),
-            busy=busy_others,
-        )
+    first = claim_all(NOW, "a", busy=busy_others)
     later = NOW + timedelta(seconds=2)  # the first slot has come: the instance's second contact is claimed
-    with core_connection() as conn, conn.begin():
-        second, _, _ = sql.claim_slots(
-            conn,
-            now=later,
-            claim="b",
-            limit=1,
-            pacing_off=False,
-            check_before=later - timedelta(seconds=30),
-            busy=busy_others,
-        )
+    second = claim_all(later, "b", busy=busy_others)
     assert len(first) == len(second) == 1 and first[0].instance.id == second[0].instance.id == only
     assert second[0].previous_slot == first[0].slot
     with core_connection() as conn, conn.begin():
