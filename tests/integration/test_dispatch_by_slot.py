@@ -54,14 +54,6 @@ def in_process(clock: Any = None, **settings: Any) -> SenderDeps:
     )
 
 
-def paced(db: Any, world: World, per_minute: int) -> None:
-    """The world's tenant sends ``per_minute`` messages a minute per number, without jitter."""
-    tenant = admin.resolve_tenant(world.tenant_name, session=db)
-    admin.set_config(tenant, session=db, throttle_per_minute=per_minute, jitter_s=0)
-    db.commit()
-    forget_tenant()
-
-
 def wait_for(condition: Any, timeout_s: float = 30.0, every_s: float = 0.01) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -97,7 +89,10 @@ def test_an_overdue_batch_posted_after_notifications_goes_out_before_the_rest_of
 
 
 def test_sigkill_while_waiting_for_a_slot_leaves_nothing_claimed_or_unknown(db: Any, sim: Any, world: World) -> None:
-    paced(db, world, 12)  # one message every 5 s
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=12, jitter_s=0)  # one message every 5 s
+    db.commit()
+    forget_tenant()
     queue_id = make_queue(db, world, 5)
     sender = SenderProcess()
     try:
@@ -233,7 +228,10 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     from billing.db.engine import core_connection
     from billing.services.delivery.dispatch import Dispatcher
 
-    paced(db, world, 60)  # slots 1.05 s apart
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # slots 1.05 s apart
+    db.commit()
+    forget_tenant()
     make_queue(db, world, 4)
     clock = FakeClock(MONDAY_10H)
     dispatcher = Dispatcher(in_process(clock, pacing_disabled=False))
@@ -305,90 +303,3 @@ def test_every_sent_message_logs_its_tenant_queue_campaign_type_contact_and_inst
         assert record.tenant_id == str(world.tenant_id) and record.queue_id == str(queue_id)  # type: ignore[attr-defined]
         assert record.template_type == "notification" and record.instance_id == str(world.instance_id)  # type: ignore[attr-defined]
         assert record.contact_id and phone_of(1)[4:] not in f"{vars(record)}"
-
-
-class SlowCheck:
-    """The real gateway client, its health check held ``delay_s`` (a slow gateway); when each ended."""
-
-    def __init__(self, delay_s: float) -> None:
-        self.delay_s, self.checked_at = delay_s, list[float]()
-
-    def factory(self, instance: Any, settings: Any) -> Any:
-        from billing.bootstrap import gateway_for
-
-        inner, outer = gateway_for(instance, settings), self
-
-        class Slow:
-            def send_text(self, phone: str, text: str, **kw: Any) -> Any:
-                return inner.send_text(phone, text, **kw)
-
-            def check_health(self) -> Any:
-                time.sleep(outer.delay_s)
-                state = inner.check_health()
-                outer.checked_at.append(time.time())
-                return state
-
-        return Slow()
-
-
-def instance_health(db: Any, world: World) -> str:
-    query = sa.text("SELECT health_state FROM whatsapp_instances WHERE id = :i")
-    state = db.execute(query, {"i": world.instance_id}).scalar_one()
-    db.commit()
-    return str(state)
-
-
-def test_a_due_health_check_claims_the_first_contact_with_it(db: Any, sim: Any, world: World) -> None:
-    from billing.db.dispatch import CHECK_SEND, SEND, claim_slots
-    from billing.db.engine import core_connection
-
-    make_queue(db, world, 2)
-
-    def claim() -> Any:
-        with core_connection() as conn, conn.begin():
-            claims, _, _ = claim_slots(
-                conn, now=MONDAY_10H, claim="kinds", limit=5, pacing_off=True, check_before=MONDAY_10H
-            )
-        return claims
-
-    first = claim()  # never checked: the check and the contact in one claim
-    assert [(c.kind, c.contact is not None) for c in first] == [(CHECK_SEND, True)]
-    second = claim()  # stamped by that claim: a plain send
-    assert [(c.kind, c.contact is not None) for c in second] == [(SEND, True)]
-    assert first[0].contact is not None and second[0].contact is not None
-    assert first[0].contact.id != second[0].contact.id
-
-
-def test_the_check_before_a_first_send_goes_first_and_its_time_moves_the_next_slot(
-    db: Any, sim: Any, world: World
-) -> None:
-    paced(db, world, 60)  # slots 1.05 s apart
-    queue_id = make_queue(db, world, 2)
-    slow = SlowCheck(0.4)
-    deps = in_process(pacing_disabled=False)
-    deps.gateway = slow.factory
-
-    assert dispatch(deps=deps).outcome == "idle"
-
-    arrivals = sorted(m["arrived_wall"] for m in sim.client.messages())
-    assert len(arrivals) == 2 and sim.client.state_requests(world.instance_name) == 1
-    assert slow.checked_at[0] < arrivals[0]  # checked, then sent
-    # The slot was taken at the claim, 0.4 s before the first send: the check's time counts as the call's
-    # lateness and moves the next slot, so the gateway still sees the pace (unmoved: about 0.65 s).
-    assert arrivals[1] - arrivals[0] >= 1.0
-    assert instance_health(db, world) == "open"
-    assert queue_row(db, queue_id).status == "completed"
-
-
-def test_a_check_that_finds_the_instance_closed_sends_nothing_and_charges_no_attempt(
-    db: Any, sim: Any, world: World
-) -> None:
-    queue_id = make_queue(db, world, 3)
-    sim.client.set_state(world.instance_name, "close")
-
-    dispatch(deps=in_process())
-
-    assert sim.client.messages() == [] and sim.client.state_requests(world.instance_name) == 1
-    assert all(c.status == "pending" and c.attempts == 0 for c in contacts_of(db, queue_id))
-    assert queue_row(db, queue_id).status == "instance_down"
-    assert instance_health(db, world) == "close"

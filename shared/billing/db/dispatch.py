@@ -31,8 +31,6 @@ for _target_q in (_Q.PAUSED_BUSINESS_HOURS, _Q.INSTANCE_DOWN, _Q.COMPLETED):
     queue_transition(_Q.RUNNING, _target_q)
 queue_transition(_Q.PENDING, _Q.RUNNING)
 
-SEND, CHECK_SEND = "send", "check_send"  # the claim kinds that carry a contact
-
 DISPATCH = text(
     "SELECT * FROM billing_dispatch(:now, :claim, :limit, :pacing_off, :check_before, CAST(:busy AS uuid[]),"
     " CAST(:outcomes AS jsonb))"
@@ -164,8 +162,7 @@ class SlotInstance:
 
 @dataclass(frozen=True, slots=True)
 class SlotClaim:
-    """One row of ``billing_dispatch``: ``kind`` is send, check_send (check the instance, then send:
-    migration 0026), check, down or cap; ``contact`` only for send and check_send."""
+    """One row of ``billing_dispatch``: ``kind`` is send, check, down or cap; ``contact`` only for send."""
 
     kind: str
     instance: SlotInstance
@@ -228,7 +225,7 @@ def claim_slots(
             row["api_version"],
         )
         contact = None
-        if row["kind"] in (SEND, CHECK_SEND):
+        if row["kind"] == "send":
             values = {name: row[name] for name in _CONTACT_FIELDS}
             for key in ("id", "tenant_id", "variation_id"):
                 values[key] = _str(values[key])

@@ -87,7 +87,6 @@ class _Sent:
     late_s: float = 0.0  # from the claim to the gateway call
     missed: bool = False  # the call could not start on time: given back, slot returned if still ours
     auth_failed: bool = False  # the gateway refused the instance's API key
-    checked_open: bool = False  # a check_send claim: the check before the send found the instance open
 
 
 @dataclass
@@ -392,16 +391,11 @@ class Dispatcher:
     def _check(self, claim: sql.SlotClaim) -> None:
         state = HealthState.UNREACHABLE
         try:
-            state = self._health(claim)
-        finally:
-            self.done.put(_Health(claim, state))
-
-    def _health(self, claim: sql.SlotClaim) -> HealthState:
-        try:
-            return self._gateway(claim).check_health()
+            state = self._gateway(claim).check_health()
         except Exception:  # the answer must come back whatever happened
             logger.exception("health check failed", extra={"action": "sender.health_failed"})
-            return HealthState.UNREACHABLE
+        finally:
+            self.done.put(_Health(claim, state))
 
     def _send(self, claim: sql.SlotClaim, tenant: TenantRuntime) -> None:
         contact = claim.contact
@@ -409,20 +403,6 @@ class Dispatcher:
         answer = _Sent(claim, None, contact.message, contact.rendered_on, None, missed=True)
         started = [False]
         try:
-            if claim.kind == sql.CHECK_SEND:
-                # The instance's check came due with this slot: asked first, and the message goes only
-                # to an open instance. The check's time counts as the call's lateness (the next slot
-                # moves by it before the call).
-                state = self._health(claim)
-                if state is not HealthState.OPEN:
-                    auth_failed = state is HealthState.AUTH_FAILED
-                    why = AUTH_FAILED_REASON if auth_failed else f"instance {state.value}"
-                    answer = _Sent(
-                        claim, None, contact.message, contact.rendered_on, None, why, auth_failed=auth_failed
-                    )
-                    return
-                answer = dataclasses.replace(self._deliver(claim, contact, tenant, started), checked_open=True)
-                return
             answer = self._deliver(claim, contact, tenant, started)
         except Exception:  # the claim must come back whatever happened; unknown only if the call started
             logger.exception("send failed unexpectedly", extra={"action": "sender.crashed", "contact_id": contact.id})
@@ -562,12 +542,6 @@ class Dispatcher:
             return
         claim, contact = item.claim, item.claim.contact
         assert contact is not None and claim.queue_id is not None
-        if item.checked_open:
-            self.round.open.append(instance_id)
-            logger.info(
-                "instance health open",
-                extra={"action": "sender.health", "instance_id": instance_id, "state": HealthState.OPEN.value},
-            )
         if item.missed:
             # Not sent: the contact goes back untouched (re-rendered text kept) and the slot too,
             # unless it was taken since.
