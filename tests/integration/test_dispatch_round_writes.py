@@ -131,13 +131,34 @@ def test_two_give_backs_of_one_instance_in_a_round_restore_in_order(db: Any) -> 
     assert {r.status for r in contacts(db).values()} == {"pending"}
 
 
-def test_health_checks_found_open_are_one_statement(db: Any) -> None:
+def test_health_checks_found_open_are_one_statement_and_never_undo_a_newer_word(db: Any) -> None:
     _, ids = fleet(db)
-    db.execute(sa.text("UPDATE whatsapp_instances SET health_state = 'close', health_checked_at = NULL"))
+    db.execute(sa.text("UPDATE whatsapp_instances SET health_state = 'close', health_checked_at = :t"), {"t": NOW})
+    # After its check was claimed, the webhook reported the fourth instance closed again.
+    db.execute(
+        sa.text("UPDATE whatsapp_instances SET health_checked_at = :t WHERE id = :i"),
+        {"t": NOW + timedelta(seconds=1), "i": ids[3]},
+    )
     db.commit()
+    checks = [(i, NOW) for i in ids[:4]] + [(ids[0], NOW)]
     with recorded_statements(get_engine()) as statements, core_connection() as conn, conn.begin():
-        sql.instances_open(conn, instance_ids=[*ids[:4], ids[0]], now=NOW)
-        sql.instances_open(conn, instance_ids=[], now=NOW)
+        sql.instances_open(conn, checks=checks, now=NOW + timedelta(seconds=2))
+        sql.instances_open(conn, checks=[], now=NOW)
     assert len(statements) == 1
     states = {i: r.health_state for i, r in instances(db).items()}
-    assert [states[i] for i in ids] == ["open"] * 4 + ["close"] * (INSTANCES - 4)
+    assert [states[i] for i in ids] == ["open"] * 3 + ["close"] * (INSTANCES - 3)
+
+
+def test_a_round_with_an_instance_found_both_open_and_down_leaves_it_down(db: Any) -> None:
+    from billing.services.delivery.deps import SenderDeps
+    from billing.services.delivery.dispatch import Dispatcher, _Round
+    from billing.testing import InMemoryBroker
+
+    _, ids = fleet(db)
+    broker = InMemoryBroker()
+    dispatcher = Dispatcher(SenderDeps(publisher=lambda: broker, stop_requested=lambda: False))
+    pending = _Round(down=[(ids[1], "instance close", "close")], open=[(ids[1], NOW), (ids[2], NOW)])
+    with core_connection() as conn, conn.begin():
+        dispatcher._write(conn, pending, NOW + timedelta(seconds=1), with_outcomes=False)
+    states = {i: r.health_state for i, r in instances(db).items()}
+    assert (states[ids[1]], states[ids[2]]) == ("close", "open")

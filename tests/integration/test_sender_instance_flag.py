@@ -34,8 +34,10 @@ def sender_deps(**settings: Any) -> SenderDeps:
 
 
 def set_health(db: Any, world: World, state: str) -> None:
+    """What the webhook records when the gateway reports the instance's state (claims.RECORD_HEALTH)."""
     db.execute(
-        sa.text("UPDATE whatsapp_instances SET health_state = :s WHERE id = :i"), {"s": state, "i": world.instance_id}
+        sa.text("UPDATE whatsapp_instances SET health_state = :s, health_checked_at = now() WHERE id = :i"),
+        {"s": state, "i": world.instance_id},
     )
     db.commit()
 

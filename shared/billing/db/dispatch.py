@@ -95,10 +95,6 @@ UPDATE billing_queues
  WHERE instance_id = (SELECT id FROM inst) AND status IN ('pending', 'running')
 """)
 
-HEALTH_OPEN = text("""
-UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now WHERE id = :instance_id
-""")
-
 # A round's answers in one statement per kind, whatever their number (a burst of first sends brings a
 # health check per instance, and a busy process gives some claims back): contacts given back ...
 GIVE_BACK_MANY = text("""
@@ -120,15 +116,23 @@ WITH r AS (
 UPDATE whatsapp_instances w
    SET next_send_at = r.previous, daily_count = GREATEST(w.daily_count - 1, 0)
   FROM r
- WHERE w.id = r.instance_id
+ WHERE w.id = r.instance_id AND w.next_send_at = r.taken
    AND w.id IN (SELECT wi.id FROM whatsapp_instances wi JOIN r ON wi.id = r.instance_id AND wi.next_send_at = r.taken
                  ORDER BY wi.id FOR NO KEY UPDATE OF wi SKIP LOCKED)
 """)
 
-# ... and the instances a health check found open (locked by id, the order every sender uses).
+# ... and the instances a health check found open (locked by id, the order every sender uses), unless
+# someone recorded the instance's state after the claim stamped the check (the webhook reporting it
+# closed meanwhile, the sweeper's recovery check): that newer word stands.
 HEALTH_OPEN_MANY = text("""
-UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :now
- WHERE id IN (SELECT id FROM whatsapp_instances WHERE id = ANY (CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE)
+WITH o AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:items AS jsonb)) AS x(instance_id uuid, checked_at timestamptz)
+)
+UPDATE whatsapp_instances w SET health_state = 'open', health_checked_at = :now
+  FROM o
+ WHERE w.id = o.instance_id AND (w.health_checked_at IS NULL OR w.health_checked_at <= o.checked_at)
+   AND w.id IN (SELECT id FROM whatsapp_instances WHERE id IN (SELECT instance_id FROM o) ORDER BY id
+                   FOR NO KEY UPDATE)
 """)
 
 # Is any slot due now with work behind it? (the sweeper's tick wakes dispatch when so)
@@ -389,14 +393,12 @@ def instance_down(conn: Connection, *, instance_id: str, reason: str, now: datet
     return int(conn.execute(INSTANCE_DOWN, params).rowcount)
 
 
-def instance_open(conn: Connection, *, instance_id: str, now: datetime) -> None:
-    conn.execute(HEALTH_OPEN, {"instance_id": instance_id, "now": now})
-
-
-def instances_open(conn: Connection, *, instance_ids: Sequence[str], now: datetime) -> None:
-    """``instance_open`` for several instances in one statement."""
-    if instance_ids:
-        conn.execute(HEALTH_OPEN_MANY, {"ids": sorted(set(instance_ids)), "now": now})
+def instances_open(conn: Connection, *, checks: Sequence[tuple[str, datetime]], now: datetime) -> None:
+    """Record open the instances of ``checks`` (instance id, when its check was claimed), in one
+    statement; an instance whose state was recorded after its check was claimed is left as it is."""
+    if checks:
+        items = [{"instance_id": i, "checked_at": at.isoformat()} for i, at in dict(checks).items()]
+        conn.execute(HEALTH_OPEN_MANY, {"items": json.dumps(items), "now": now})
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:

@@ -104,7 +104,7 @@ class _Round:
     slots_back: list[sql.SlotClaim] = field(default_factory=list)  # no message went out on them
     parks: list[tuple[str, QueueStatus, datetime | None, str]] = field(default_factory=list)
     down: list[tuple[str, str, str]] = field(default_factory=list)  # instance, why, health state
-    open: list[str] = field(default_factory=list)
+    open: list[tuple[str, datetime]] = field(default_factory=list)  # instance, when its check was claimed
 
     def __bool__(self) -> bool:
         return bool(self.outcomes or self.give_backs or self.slots_back or self.parks or self.down or self.open)
@@ -287,16 +287,13 @@ class Dispatcher:
         sql.return_slots(conn, pending.slots_back)
         for queue_id, status, resume_at, reason in pending.parks:
             sql.park_queue(conn, queue_id=queue_id, status=status, resume_at=resume_at, reason=reason, now=now)
-        if not pending.down:
-            sql.instances_open(conn, instance_ids=pending.open, now=now)
-            return
-        # Instance rows in one order (by id) in every sender, so two rounds never wait on each other.
-        health = sorted([*pending.down, *((i, None, None) for i in pending.open)], key=lambda item: item[0])
-        for instance_id, why, state in health:
-            if why is None or state is None:
-                sql.instance_open(conn, instance_id=instance_id, now=now)
-            else:
-                sql.instance_down(conn, instance_id=instance_id, reason=f"instance_down: {why}", now=now, state=state)
+        # Instance rows in one order (by id), as every sender writes them. Found down and open in one
+        # round: down stands (the recovery check reopens it). An open answer never undoes a state
+        # recorded after its check was claimed (the webhook reporting the instance closed meanwhile).
+        for instance_id, why, state in sorted(pending.down):
+            sql.instance_down(conn, instance_id=instance_id, reason=f"instance_down: {why}", now=now, state=state)
+        down = {instance_id for instance_id, _, _ in pending.down}
+        sql.instances_open(conn, checks=[check for check in pending.open if check[0] not in down], now=now)
 
     def _lost(self, count: int) -> None:
         if count > 0:
@@ -529,7 +526,7 @@ class Dispatcher:
         instance_id = item.claim.instance.id
         if isinstance(item, _Health):
             if item.state is HealthState.OPEN:
-                self.round.open.append(instance_id)
+                self.round.open.append((instance_id, item.claim.claimed_at))
             elif item.state is HealthState.AUTH_FAILED:
                 self._auth_failed(instance_id)
             else:
