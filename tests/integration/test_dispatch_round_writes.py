@@ -162,3 +162,28 @@ def test_a_round_with_an_instance_found_both_open_and_down_leaves_it_down(db: An
         dispatcher._write(conn, pending, NOW + timedelta(seconds=1), with_outcomes=False)
     states = {i: r.health_state for i, r in instances(db).items()}
     assert (states[ids[1]], states[ids[2]]) == ("close", "open")
+
+
+def test_a_dispatch_loads_the_gateway_client_before_it_claims_anything(db: Any) -> None:
+    from billing.services.delivery.deps import SenderDeps
+    from billing.services.delivery.dispatch import Dispatcher
+    from billing.testing import InMemoryBroker
+
+    fleet(db)
+    broker = InMemoryBroker()
+    order: list[str] = []
+    real_claim = sql.claim_slots
+
+    def claim(*args: Any, **kwargs: Any) -> Any:
+        order.append("claim")
+        return real_claim(*args, **kwargs)
+
+    # Stops once it has claimed (the claimed calls go to an unreachable gateway and fail at once).
+    deps = SenderDeps(publisher=lambda: broker, stop_requested=lambda: "claim" in order)
+    deps.warm = lambda: order.append("warm")
+    original, sql.claim_slots = sql.claim_slots, claim
+    try:
+        Dispatcher(deps).run()
+    finally:
+        sql.claim_slots = original
+    assert order[:2] == ["warm", "claim"] and order.count("warm") == 1

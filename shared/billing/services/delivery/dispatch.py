@@ -133,6 +133,7 @@ class Dispatcher:
 
     def run(self, *, keep_going: Any = None) -> DispatchResult:
         """Serve due slots until none is near (or budget, or SIGTERM); ``keep_going()`` may veto the end."""
+        self.deps.warm()  # what the first calls need, loaded before any slot is claimed and waits on it
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="billing-send")
         reason = "idle"
         lingered = False
