@@ -155,13 +155,15 @@ def test_a_round_with_an_instance_found_both_open_and_down_leaves_it_down(db: An
     from billing.testing import InMemoryBroker
 
     _, ids = fleet(db)
+    db.execute(sa.text("UPDATE whatsapp_instances SET health_state = 'close', health_checked_at = :t"), {"t": NOW})
+    db.commit()
     broker = InMemoryBroker()
     dispatcher = Dispatcher(SenderDeps(publisher=lambda: broker, stop_requested=lambda: False))
     pending = _Round(down=[(ids[1], "instance close", "close")], open=[(ids[1], NOW), (ids[2], NOW)])
     with core_connection() as conn, conn.begin():
         dispatcher._write(conn, pending, NOW + timedelta(seconds=1), with_outcomes=False)
     states = {i: r.health_state for i, r in instances(db).items()}
-    assert (states[ids[1]], states[ids[2]]) == ("close", "open")
+    assert (states[ids[1]], states[ids[2]], states[ids[3]]) == ("close", "open", "close")
 
 
 def test_a_dispatch_loads_the_gateway_client_before_it_claims_anything(db: Any) -> None:

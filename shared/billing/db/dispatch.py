@@ -135,6 +135,12 @@ UPDATE whatsapp_instances w SET health_state = 'open', health_checked_at = :now
                    FOR NO KEY UPDATE)
 """)
 
+# The instance rows a round is about to write health on, locked in id order first, as every sender
+# locks them, so two rounds writing downs and opens of the same instances cannot wait on each other.
+LOCK_INSTANCES = text("""
+SELECT id FROM whatsapp_instances WHERE id = ANY (CAST(:ids AS uuid[])) ORDER BY id FOR NO KEY UPDATE
+""")
+
 # Is any slot due now with work behind it? (the sweeper's tick wakes dispatch when so)
 ANY_DUE = text("""
 SELECT EXISTS (
@@ -399,6 +405,11 @@ def instances_open(conn: Connection, *, checks: Sequence[tuple[str, datetime]], 
     if checks:
         items = [{"instance_id": i, "checked_at": at.isoformat()} for i, at in dict(checks).items()]
         conn.execute(HEALTH_OPEN_MANY, {"items": json.dumps(items), "now": now})
+
+
+def lock_instances(conn: Connection, instance_ids: Sequence[str]) -> None:
+    if instance_ids:
+        conn.execute(LOCK_INSTANCES, {"ids": sorted(set(instance_ids))})
 
 
 def any_due(conn: Connection, *, now: datetime) -> bool:

@@ -288,9 +288,11 @@ class Dispatcher:
         sql.return_slots(conn, pending.slots_back)
         for queue_id, status, resume_at, reason in pending.parks:
             sql.park_queue(conn, queue_id=queue_id, status=status, resume_at=resume_at, reason=reason, now=now)
-        # Instance rows in one order (by id), as every sender writes them. Found down and open in one
-        # round: down stands (the recovery check reopens it). An open answer never undoes a state
-        # recorded after its check was claimed (the webhook reporting the instance closed meanwhile).
+        # Instance rows locked in one order (by id), as every sender locks them, before any is written.
+        # Found down and open in one round: down stands. An open answer never undoes a state recorded
+        # after its check was claimed (the webhook reporting the instance closed meanwhile).
+        if pending.down and pending.open:
+            sql.lock_instances(conn, [i for i, _, _ in pending.down] + [i for i, _ in pending.open])
         for instance_id, why, state in sorted(pending.down):
             sql.instance_down(conn, instance_id=instance_id, reason=f"instance_down: {why}", now=now, state=state)
         down = {instance_id for instance_id, _, _ in pending.down}
