@@ -52,15 +52,6 @@ RECORD = text(
     "ORDER BY r.queue_id, r.contact_id) AS x"
 )
 
-# A re-rendered message is kept, so the next claim need not render it again.
-GIVE_BACK = text("""
-UPDATE billing_contacts
-   SET status = :previous_status, claimed_by = NULL, updated_at = :now,
-       message = COALESCE(CAST(:message AS text), message),
-       rendered_on = COALESCE(CAST(:rendered_on AS date), rendered_on)
- WHERE id = :contact_id AND status = 'sending' AND claimed_by = :claim
-""")
-
 # The slot a given-back claim took is returned unless someone moved the instance's slot since.
 # Never waits: an instance locked by another sender is being claimed; its slot then simply stays taken
 # (one gap later), which also spares a lock-order deadlock with that sender's own writes.
@@ -96,7 +87,8 @@ UPDATE billing_queues
 """)
 
 # A round's answers in one statement per kind, whatever their number (a burst of first sends brings a
-# health check per instance, and a busy process gives some claims back): contacts given back ...
+# health check per instance, and a busy process gives some claims back): contacts given back (a
+# re-rendered message kept, so the next claim need not render it again) ...
 GIVE_BACK_MANY = text("""
 UPDATE billing_contacts bc
    SET status = g.previous_status, claimed_by = NULL, updated_at = :now,
@@ -271,33 +263,6 @@ def record_outcomes(conn: Connection, outcomes: list[dict[str, Any]]) -> int:
     return int(conn.execute(RECORD, {"outcomes": _outcomes_json(outcomes)}).scalar_one())
 
 
-def give_back(
-    conn: Connection,
-    claim: SlotClaim,
-    *,
-    now: datetime,
-    restore_slot: bool,
-    keep: tuple[str, date] | None = None,
-) -> None:
-    """Return a claimed contact (no attempt consumed; ``keep``: its re-rendered message and day), and
-    its slot when ``restore_slot``."""
-    assert claim.contact is not None
-    message, rendered_on = keep if keep is not None else (None, None)
-    conn.execute(
-        GIVE_BACK,
-        {
-            "contact_id": claim.contact.id,
-            "claim": claim.claim,
-            "previous_status": claim.contact.previous_status,
-            "now": now,
-            "message": message,
-            "rendered_on": rendered_on,
-        },
-    )
-    if restore_slot:
-        return_slot(conn, claim)
-
-
 def return_slot(conn: Connection, claim: SlotClaim) -> None:
     """Give the instance back the slot ``claim`` took (no message went out on it), unless it was
     taken again since."""
@@ -313,15 +278,9 @@ def give_back_many(
     *,
     now: datetime,
 ) -> None:
-    """``give_back`` for a round's worth of ``(claim, restore_slot, keep)`` in two statements at most.
-    Two restores of one instance in the same round (each undoing the slot the other may have set) keep
-    their order: then every claim goes back one by one."""
+    """``give_back`` for a round's worth of ``(claim, restore_slot, keep)``: the contacts in one
+    statement, then their slots (``return_slots``)."""
     if not items:
-        return
-    restoring = [claim for claim, restore, _ in items if restore and _slot_taken(claim)]
-    if len({claim.instance.id for claim in restoring}) < len(restoring):
-        for claim, restore, keep in items:
-            give_back(conn, claim, now=now, restore_slot=restore, keep=keep)
         return
     contacts = []
     for claim, _, keep in sorted(items, key=lambda item: _contact_id(item[0])):
@@ -336,7 +295,7 @@ def give_back_many(
             }
         )
     conn.execute(GIVE_BACK_MANY, {"items": json.dumps(contacts), "now": now})
-    return_slots(conn, restoring)
+    return_slots(conn, [claim for claim, restore, _ in items if restore])
 
 
 def return_slots(conn: Connection, claims: Sequence[SlotClaim]) -> None:
@@ -353,8 +312,7 @@ def return_slots(conn: Connection, claims: Sequence[SlotClaim]) -> None:
             "previous": None if claim.previous_slot is None else claim.previous_slot.isoformat(),
             "taken": claim.slot.isoformat() if claim.slot is not None else None,
         }
-        for claim in claims
-        if _slot_taken(claim)
+        for claim in taken
     ]
     if items:
         conn.execute(RESTORE_SLOTS, {"items": json.dumps(items)})
