@@ -8,8 +8,13 @@ import time
 from datetime import UTC, datetime
 
 
-def same_window(needed_s: float = 5.0, window_s: int = 60) -> None:
-    """Return once at least ``needed_s`` seconds are left in the current ``window_s``-second window."""
+def same_window(needed_s: float = 5.0, window_s: int | None = None) -> None:
+    """Return once at least ``needed_s`` seconds are left in the current ``window_s``-second window
+    (default: the API-key limits' window, ``billing.http.ratelimit.WINDOW_S``)."""
+    if window_s is None:
+        from billing.http.ratelimit import WINDOW_S
+
+        window_s = WINDOW_S
     now = datetime.now(UTC).timestamp()
     left = window_s - now % window_s
     if left < needed_s:
