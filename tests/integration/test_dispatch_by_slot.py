@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -229,10 +229,10 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     from billing.services.delivery.dispatch import Dispatcher
 
     tenant = admin.resolve_tenant(world.tenant_name, session=db)
-    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # slots 1.05 s apart
+    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # a step of 1.05 s
     db.commit()
     forget_tenant()
-    make_queue(db, world, 4)
+    make_queue(db, world, 5)
     clock = FakeClock(MONDAY_10H)
     dispatcher = Dispatcher(in_process(clock, pacing_disabled=False))
 
@@ -250,33 +250,41 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
         db.commit()
         return value.scalar_one()
 
+    def moved(claim: Any) -> float:
+        return float((next_slot() - claim.slot).total_seconds())
+
     healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
     db.execute(healthy, {"t": MONDAY_10H})
     db.commit()
+    reserve = 0.15 * 1.05  # domain.pacing.SLOT_RESERVE_FRACTION of the step
     claim = claim_one()
-    assert (claim.slot - MONDAY_10H).total_seconds() == pytest.approx(1.05)
-    clock.advance(0.3)  # the worker starts 0.3 s after the claim: more than 4 % of the gap
-    assert dispatcher._settle_lateness(claim)[0] == 0.0
-    assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.31)  # moved before the call
+    assert (claim.slot - MONDAY_10H).total_seconds() == pytest.approx(1.05 + reserve)
+    # Starting within the reserve: no move before the call; the record gives back what was not used.
+    clock.advance(0.1)
+    left, same = dispatcher._settle_lateness(claim)
+    assert left == pytest.approx(0.1 - reserve) and same == claim and moved(claim) == 0.0
+    # 0.3 s late: past the reserve and the 4 % tolerance, so the slot moves first by the excess.
+    clock.advance(1.5)
+    claim = claim_one()
+    clock.advance(0.3)
+    left, moved_claim = dispatcher._settle_lateness(claim)
+    assert moved(claim) == pytest.approx(0.3 - reserve + 0.01)  # moved before the call
+    assert left == pytest.approx(-0.01) and moved_claim.slot == next_slot()
     # Each move keeps the call later still (a stalled process): moved again, the rest left to the record.
     clock.advance(1.5)
     claim = claim_one()
-    stalled = Dispatcher(in_process(_StallingClock(clock.now(), 0.05), pacing_disabled=False))
+    stalled = Dispatcher(in_process(_StallingClock(clock.now() + timedelta(seconds=0.2), 0.02), pacing_disabled=False))
     left, moved_claim = stalled._settle_lateness(claim)
     assert left is not None and 0 < left <= 0.04 * 1.05
-    assert (
-        (next_slot() - claim.slot).total_seconds()
-        == pytest.approx(0.06)
-        == (moved_claim.slot - claim.slot).total_seconds()
-    )
+    assert moved(claim) == pytest.approx(0.22 - reserve + 0.01) == (moved_claim.slot - claim.slot).total_seconds()
     # A process that keeps stalling: every move must find the slot where the previous one put it; after
     # three moves the call is given up (its claim carries the moved slot, so a give-back can restore it).
     clock.advance(1.5)
     claim = claim_one()
-    stuck = Dispatcher(in_process(_StallingClock(clock.now(), 0.1), pacing_disabled=False))
+    stuck = Dispatcher(in_process(_StallingClock(clock.now() + timedelta(seconds=0.2), 0.1), pacing_disabled=False))
     left, moved_claim = stuck._settle_lateness(claim)
     assert left is None
-    assert (next_slot() - claim.slot).total_seconds() == pytest.approx(0.11 + 0.10 + 0.10)
+    assert moved(claim) == pytest.approx((0.3 - reserve + 0.01) + 0.1 + 0.1)
     assert moved_claim.slot == next_slot()
     # The next slot was taken meanwhile (another replica claimed it): the late call is not made.
     clock.advance(2.0)
@@ -285,6 +293,71 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     db.commit()
     clock.advance(0.3)
     assert dispatcher._settle_lateness(claim)[0] is None
+
+
+def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slot_is_still_its_own(
+    db: Any, sim: Any, world: World
+) -> None:
+    """A claim takes its slot a reserve further out than the step (migration 0026); the outcome's record
+    moves it back to one step after the call started, so the steady pace is the step. Once another claim
+    has taken that slot (or anything moved it), the record leaves it alone: moving it back then would put
+    two later messages closer than the pace."""
+    from billing.db import dispatch as sql
+    from billing.db.engine import core_connection
+
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # a step of 1.05 s
+    db.commit()
+    forget_tenant()
+    make_queue(db, world, 2)
+    healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
+    db.execute(healthy, {"t": MONDAY_10H})
+    db.commit()
+
+    def claim_at(now: datetime) -> Any:
+        with core_connection() as conn, conn.begin():
+            claims, _, _ = sql.claim_slots(
+                conn,
+                now=now,
+                claim=f"reserve-{now.timestamp()}",
+                limit=1,
+                pacing_off=False,
+                check_before=now - timedelta(seconds=30),
+            )
+        assert len(claims) == 1 and claims[0].contact is not None
+        return claims[0]
+
+    def record(claim: Any, now: datetime, move_s: float) -> int:
+        outcome = {
+            "contact_id": claim.contact.id, "queue_id": claim.queue_id, "instance_id": claim.instance.id,
+            "claim": claim.claim, "now": now, "status": "sent", "attempt_inc": 1, "next_attempt_at": None,
+            "error": None, "provider_id": f"p-{claim.contact.id}", "remote_jid": None, "sent_at": now,
+            "message": claim.contact.message, "rendered_on": claim.contact.rendered_on, "record_chat": True,
+            "d_sent": 1, "d_failed": 0, "d_expired": 0, "d_skipped": 0, "d_unknown": 0,
+            "slot_move_s": move_s, "slot": claim.slot,
+        }  # fmt: skip
+        with core_connection() as conn, conn.begin():
+            return sql.record_outcomes(conn, [outcome])
+
+    def next_slot() -> datetime:
+        query = sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i")
+        value = db.execute(query, {"i": world.instance_id})
+        db.commit()
+        return value.scalar_one()
+
+    reserve = 0.15 * 1.05
+    first = claim_at(MONDAY_10H)
+    # The call started 0.05 s after the claim: the slot comes back to 1.05 s after that start.
+    assert record(first, MONDAY_10H + timedelta(seconds=0.2), 0.05 - reserve) == 1
+    assert (next_slot() - MONDAY_10H).total_seconds() == pytest.approx(1.05 + 0.05)
+    # The next claim's record comes back after its slot was moved (another replica's move, a claim): no
+    # move back.
+    second = claim_at(MONDAY_10H + timedelta(seconds=2))
+    db.execute(sa.text("UPDATE whatsapp_instances SET next_send_at = next_send_at + interval '1 second'"))
+    db.commit()
+    taken = next_slot()
+    assert record(second, MONDAY_10H + timedelta(seconds=2.2), -reserve) == 1
+    assert next_slot() == taken == second.slot + timedelta(seconds=1)
 
 
 def test_every_sent_message_logs_its_tenant_queue_campaign_type_contact_and_instance_and_never_the_phone(

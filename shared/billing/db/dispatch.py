@@ -41,7 +41,7 @@ _OUTCOME_COLUMNS = (
     "attempt_inc integer, next_attempt_at timestamptz, error text, provider_id text, remote_jid text, "
     "sent_at timestamptz, message text, rendered_on date, record_chat boolean, d_sent integer, "
     "d_failed integer, d_expired integer, d_skipped integer, d_unknown integer, conversation_id uuid, "
-    "message_id uuid, late_s double precision"
+    "message_id uuid, slot_move_s double precision, slot timestamptz"
 )
 _OUTCOME_ARGS = ", ".join(column.split()[0] for column in _OUTCOME_COLUMNS.split(", "))
 # Outcomes to record without a claim (a round that stops, or the last try after an error), in one
@@ -62,12 +62,14 @@ UPDATE whatsapp_instances
                FOR NO KEY UPDATE SKIP LOCKED)
 """)
 
-# A call about to start late moves the instance's next slot by as much, but only while that slot is
-# still the one this claim set (nobody has claimed after it); never waits for a lock.
+# A call about to start later than its slot's reserve allows moves the instance's next slot by as
+# much, but only while that slot is still the one this claim set (nobody has claimed after it); never
+# waits for a lock. Returns where the slot now is, as the database rounded it.
 SHIFT_SLOT = text("""
 UPDATE whatsapp_instances SET next_send_at = next_send_at + make_interval(secs => :late_s)
  WHERE id = (SELECT id FROM whatsapp_instances WHERE id = :instance_id AND next_send_at = :taken
                FOR NO KEY UPDATE SKIP LOCKED)
+RETURNING next_send_at
 """)
 
 PARK_QUEUE = text("""
@@ -332,12 +334,14 @@ def _previous_status(claim: SlotClaim) -> str:
     return str(claim.contact.previous_status)
 
 
-def shift_slot(conn: Connection, claim: SlotClaim, *, late_s: float) -> bool:
-    """Move the instance's next slot by ``late_s``; False when it was claimed again meanwhile."""
+def shift_slot(conn: Connection, claim: SlotClaim, *, late_s: float) -> datetime | None:
+    """Move the instance's next slot by ``late_s``; returns where it now is, or None when it was
+    claimed again meanwhile."""
     if claim.slot is None:
-        return False
-    result = conn.execute(SHIFT_SLOT, {"instance_id": claim.instance.id, "taken": claim.slot, "late_s": late_s})
-    return bool(result.rowcount)
+        return None
+    params = {"instance_id": claim.instance.id, "taken": claim.slot, "late_s": late_s}
+    moved: datetime | None = conn.execute(SHIFT_SLOT, params).scalar_one_or_none()
+    return moved
 
 
 def park_queue(

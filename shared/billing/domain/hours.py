@@ -80,6 +80,12 @@ def _supported_countries() -> Mapping[str, frozenset[str]]:
     return {country: frozenset(subdivisions) for country, subdivisions in holidays.list_supported_countries().items()}
 
 
+def load_calendar_listing() -> None:
+    """Build the holiday calendars' listing now rather than on the first tenant's hours (a sender does it
+    before its first claim: it loads every country's calendar module)."""
+    _supported_countries()
+
+
 class BusinessHours:
     """When a tenant may send. Build once per tenant configuration; instances are cheap to query."""
 

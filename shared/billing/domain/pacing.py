@@ -21,6 +21,24 @@ _MAX_STEPS = 1_000_000
 # The same figures are in the dispatch SQL (migration 0008).
 SLOT_GUARD_FRACTION = 0.05
 SLOT_GUARD_MAX_S = 0.1
+# A claim takes its slot further out by a reserve (this fraction of the step, at most
+# SLOT_RESERVE_MAX_S) for its call to start in: a worker of a busy process may start the call a few
+# hundred milliseconds after the claim without first moving the next slot in a transaction of its own.
+# The record of the outcome gives back what the call did not use, while the slot is still the one the
+# claim set, so the steady pace is the step. The same figures are in the dispatch SQL (migration 0026).
+SLOT_RESERVE_FRACTION = 0.15
+SLOT_RESERVE_MAX_S = 0.5
+
+
+def slot_reserve_seconds(span_s: float) -> float:
+    """The reserve inside a claimed slot ``span_s`` seconds after its claim (step plus reserve).
+
+    The span counts from the caller's instant, a moment before the database's own (the claim's base),
+    so this can exceed the reserve taken by a fraction of that moment; lateness counted from the same
+    instant exceeds the true lateness by the whole moment, so the difference stays on the safe side."""
+    if span_s <= 0:
+        return 0.0
+    return min(SLOT_RESERVE_FRACTION * span_s / (1 + SLOT_RESERVE_FRACTION), SLOT_RESERVE_MAX_S)
 
 
 def interval_seconds(per_minute: int) -> float:

@@ -26,7 +26,7 @@ class SenderDeps:
     clock: Clock = SYSTEM_CLOCK
     publisher: Callable[[], Publisher] = bootstrap.publisher
     gateway: GatewayFactory = bootstrap.gateway_for
-    warm: Callable[[], None] = bootstrap.warm_gateway  # before the first claim (imports)
+    warm: Callable[[], None] = bootstrap.warm_sender  # before the first claim (imports, calendars)
     rng: random.Random = field(default_factory=random.Random)
     stop_requested: Callable[[], bool] = shutdown.shutdown_requested
     worker_id: str = field(default_factory=_worker_id)

@@ -30,6 +30,7 @@ from billing import metrics
 from billing.clock import SYSTEM_CLOCK
 from billing.db import dispatch as sql
 from billing.domain import delivery as delivery_rules
+from billing.domain import pacing
 from billing.domain.gateway import HealthState, OutcomeKind
 from billing.domain.states import ContactStatus, QueueStatus, TemplateType
 from billing.errors import BusinessHoursError, DatabaseUnavailableError, NotFoundError
@@ -53,9 +54,10 @@ RETRY_CLAIM_S = 0.05
 LOOK_AGAIN_S = 0.25
 # How long outcomes wait for the database to come back before the sweeper is left to report them.
 RECORD_PATIENCE_S = 60.0
-# A call may start at most this fraction of the instance's gap after its claim (a worker held up by a
-# busy process) without moving the next slot first; if that slot is already taken, it is given back
-# rather than sent closer to the next message than the pace allows.
+# A call may start up to its slot's reserve (domain.pacing.slot_reserve_seconds) after its claim, and
+# then at most this fraction of the step more (a worker held up by a busy process), without moving the
+# next slot first; if that slot is already taken, it is given back rather than sent closer to the next
+# message than the pace allows.
 MISSED_SLOT_FRACTION = 0.04
 # ... and never more than half the slot guard (domain.pacing.SLOT_GUARD_MAX_S): lateness left for the
 # record to move is covered by the guard even when the record comes back after the next slot is due.
@@ -85,6 +87,7 @@ class _Sent:
     latency_s: float | None
     why_down: str | None = None
     late_s: float = 0.0  # from the claim to the gateway call
+    slot_move_s: float = 0.0  # how far the record moves the next slot (the reserve the call did not use)
     missed: bool = False  # the call could not start on time: given back, slot returned if still ours
     auth_failed: bool = False  # the gateway refused the instance's API key
 
@@ -436,9 +439,9 @@ class Dispatcher:
         if update is not None:
             return _Sent(claim, update, message, rendered_on, None)
         gateway = self._gateway(claim)
-        late_s, claim = self._settle_lateness(claim)
-        if late_s is None:
-            late_s = (self.clock.now() - claim.claimed_at).total_seconds()
+        slot_move_s, claim = self._settle_lateness(claim)
+        late_s = (self.clock.now() - claim.claimed_at).total_seconds()
+        if slot_move_s is None:
             return _Sent(claim, None, message, rendered_on, None, late_s=late_s, missed=True)
         began = time.monotonic()
         started[0] = True
@@ -470,48 +473,45 @@ class Dispatcher:
             )
         if decided is None:  # pragma: no cover - INSTANCE_DOWN is handled above
             return _Sent(claim, None, message, rendered_on, latency, why_down="instance down")
-        return _Sent(claim, decided, message, rendered_on, latency, late_s=late_s)
+        return _Sent(claim, decided, message, rendered_on, latency, late_s=late_s, slot_move_s=slot_move_s)
 
     def _settle_lateness(self, claim: sql.SlotClaim) -> tuple[float | None, sql.SlotClaim]:
-        """Before the call: move the instance's next slot by however late this call is starting, as
-        often as the move itself made it later (a busy process, a slow commit). Returns the lateness
-        left for the record to move (under the tolerance), or None when the next slot is already taken
-        and the call must not be made; and the claim as it now stands (its ``slot`` where the moves put
-        it, so a give-back still finds and restores it)."""
-        original = claim
-        moved = 0.0
+        """Before the call: a call starting within its slot's reserve (and a little more) goes at once;
+        one starting later first moves the instance's next slot by the excess, as often as the move
+        itself made it later (a busy process, a slow commit). Returns how far the record is to move the
+        slot (negative: the part of the reserve the call did not use), or None when the next slot is
+        already taken and the call must not be made; and the claim as it now stands (its ``slot`` where
+        the moves put it, so the record and a give-back find it)."""
+        if self.settings.pacing_disabled or claim.slot is None:
+            return 0.0, claim
+        span_s = (claim.slot - claim.claimed_at).total_seconds()
+        if span_s <= 0:
+            return 0.0, claim
+        reserve_s = pacing.slot_reserve_seconds(span_s)
+        tolerance_s = min(MISSED_SLOT_FRACTION * (span_s - reserve_s), MISSED_SLOT_MAX_S)
+        taken = claim.slot
         for _ in range(SHIFT_ATTEMPTS):
-            owed = (self.clock.now() - claim.claimed_at).total_seconds() - moved
-            if not self._missed(original, owed):
-                return max(owed, 0.0), claim
-            step = owed + SHIFT_MARGIN_S
-            if not self._shift(claim, step):
+            assert claim.slot is not None
+            moved_s = (claim.slot - taken).total_seconds()
+            owed_s = (self.clock.now() - claim.claimed_at).total_seconds() - reserve_s - moved_s
+            if owed_s <= tolerance_s:
+                return owed_s, claim
+            slot = self._shift(claim, owed_s + SHIFT_MARGIN_S)
+            if slot is None:
                 return None, claim
-            moved += step
-            assert claim.slot is not None  # _missed is False without a slot
-            claim = dataclasses.replace(claim, slot=claim.slot + timedelta(seconds=step))
+            claim = dataclasses.replace(claim, slot=slot)
         return None, claim
 
-    def _shift(self, claim: sql.SlotClaim, late_s: float) -> bool:
-        """Move the instance's next slot (still ``claim.slot``) by ``late_s`` before calling; False if it
-        is already taken."""
+    def _shift(self, claim: sql.SlotClaim, late_s: float) -> datetime | None:
+        """Move the instance's next slot (still ``claim.slot``) by ``late_s`` before calling; returns
+        where it now is, or None if it is already taken."""
         from billing.db.engine import core_connection
 
         try:
             with core_connection() as conn, conn.begin():
                 return sql.shift_slot(conn, claim, late_s=late_s)
         except DatabaseUnavailableError:
-            return False
-
-    def _missed(self, claim: sql.SlotClaim, late_s: float) -> bool:
-        """A call starting more than MISSED_SLOT_FRACTION of the gap after its claim must first move the
-        instance's next slot by as much (``_shift``): another replica could otherwise take that slot
-        before this call's record moves it, and the number would send two messages closer than its
-        pace. If the slot is already taken, the call is not made."""
-        if self.settings.pacing_disabled or claim.slot is None:
-            return False
-        gap_s = (claim.slot - claim.claimed_at).total_seconds()
-        return gap_s > 0 and late_s > min(MISSED_SLOT_FRACTION * gap_s, MISSED_SLOT_MAX_S)
+            return None
 
     # --- answers back in the coordinator -----------------------------------------------------------
 
@@ -588,7 +588,8 @@ class Dispatcher:
                 "message": item.message,
                 "rendered_on": item.rendered_on,
                 "record_chat": update.status is ContactStatus.SENT,
-                "late_s": item.late_s,
+                "slot_move_s": item.slot_move_s if item.latency_s is not None else 0.0,
+                "slot": claim.slot if item.latency_s is not None else None,
                 **update.counters(),
             }
         )
