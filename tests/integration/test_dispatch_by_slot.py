@@ -259,31 +259,32 @@ def test_a_call_starting_late_first_moves_the_next_slot_by_as_much_or_is_not_mad
     reserve = 0.15 * 1.05  # domain.pacing.SLOT_RESERVE_FRACTION of the step
     claim = claim_one()
     assert (claim.slot - MONDAY_10H).total_seconds() == pytest.approx(1.05 + reserve)
-    # Starting within the reserve: no move before the call; the record gives back what was not used.
+    # Starting within the reserve: no move before the call (the slot absorbs the reserve; the record
+    # moves it by the call's lateness minus that, back by what was not used).
     clock.advance(0.1)
-    left, same = dispatcher._settle_lateness(claim)
-    assert left == pytest.approx(0.1 - reserve) and same == claim and moved(claim) == 0.0
+    absorbed, same = dispatcher._settle_lateness(claim)
+    assert absorbed == pytest.approx(reserve) and same == claim and moved(claim) == 0.0
     # 0.3 s late: past the reserve and the 4 % tolerance, so the slot moves first by the excess.
     clock.advance(1.5)
     claim = claim_one()
     clock.advance(0.3)
-    left, moved_claim = dispatcher._settle_lateness(claim)
+    absorbed, moved_claim = dispatcher._settle_lateness(claim)
     assert moved(claim) == pytest.approx(0.3 - reserve + 0.01)  # moved before the call
-    assert left == pytest.approx(-0.01) and moved_claim.slot == next_slot()
+    assert absorbed == pytest.approx(0.3 + 0.01) and moved_claim.slot == next_slot()
     # Each move keeps the call later still (a stalled process): moved again, the rest left to the record.
     clock.advance(1.5)
     claim = claim_one()
     stalled = Dispatcher(in_process(_StallingClock(clock.now() + timedelta(seconds=0.2), 0.02), pacing_disabled=False))
-    left, moved_claim = stalled._settle_lateness(claim)
-    assert left is not None and 0 < left <= 0.04 * 1.05
+    absorbed, moved_claim = stalled._settle_lateness(claim)
+    assert absorbed == pytest.approx(0.22 + 0.01)  # the call starts at 0.26 s: 0.03 s left to the record
     assert moved(claim) == pytest.approx(0.22 - reserve + 0.01) == (moved_claim.slot - claim.slot).total_seconds()
     # A process that keeps stalling: every move must find the slot where the previous one put it; after
     # three moves the call is given up (its claim carries the moved slot, so a give-back can restore it).
     clock.advance(1.5)
     claim = claim_one()
     stuck = Dispatcher(in_process(_StallingClock(clock.now() + timedelta(seconds=0.2), 0.1), pacing_disabled=False))
-    left, moved_claim = stuck._settle_lateness(claim)
-    assert left is None
+    absorbed, moved_claim = stuck._settle_lateness(claim)
+    assert absorbed is None
     assert moved(claim) == pytest.approx((0.3 - reserve + 0.01) + 0.1 + 0.1)
     assert moved_claim.slot == next_slot()
     # The next slot was taken meanwhile (another replica claimed it): the late call is not made.
@@ -309,7 +310,7 @@ def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slo
     admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # a step of 1.05 s
     db.commit()
     forget_tenant()
-    make_queue(db, world, 2)
+    make_queue(db, world, 3)
     healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
     db.execute(healthy, {"t": MONDAY_10H})
     db.commit()
@@ -358,6 +359,51 @@ def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slo
     taken = next_slot()
     assert record(second, MONDAY_10H + timedelta(seconds=2.2), -reserve) == 1
     assert next_slot() == taken == second.slot + timedelta(seconds=1)
+    # A sender of the previous release, still running while this one rolls out, records with its 23
+    # arguments (no slot): recorded, the slot left where it is.
+    third = claim_at(taken + timedelta(seconds=0.1))
+    previous = sa.text(
+        "SELECT billing_record_send(:c, :q, :i, :claim, :now, 'sent', 1, NULL, NULL, 'p-old', NULL, :now, :m,"
+        " CAST(:day AS date), true, 1, 0, 0, 0, 0, gen_random_uuid(), gen_random_uuid(), 0.5)"
+    )
+    params = {
+        "c": third.contact.id, "q": third.queue_id, "i": third.instance.id, "claim": third.claim,
+        "now": taken + timedelta(seconds=0.3), "m": third.contact.message, "day": third.contact.rendered_on,
+    }  # fmt: skip
+    assert db.execute(previous, params).scalar_one() == 1
+    db.commit()
+    assert next_slot() == third.slot
+
+
+def test_a_call_that_began_and_crashed_keeps_its_slot_and_is_reported_unknown(db: Any, sim: Any, world: World) -> None:
+    """The message may have reached the gateway: its slot is spent (not given back, not moved back), and
+    the contact is ``unknown``, never resent."""
+    from billing.services.delivery.dispatch import Dispatcher
+
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)
+    db.commit()
+    forget_tenant()
+    queue_id = make_queue(db, world, 1)
+    healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
+    db.execute(healthy, {"t": MONDAY_10H})
+    db.commit()
+
+    class Crashing:
+        def __init__(self, instance: Any, settings: Any) -> None:
+            pass
+
+        def send_text(self, *args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("the worker died mid-call")
+
+    clock = FakeClock(MONDAY_10H)
+    deps = in_process(clock, pacing_disabled=False)
+    deps.gateway = Crashing
+    assert Dispatcher(deps).run().processed == 1
+    contact = contacts_of(db, queue_id)[0]
+    assert contact.status == "unknown" and contact.last_error == "the sender failed mid-call"
+    slot = db.execute(sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i"), {"i": world.instance_id})
+    assert (slot.scalar_one() - MONDAY_10H).total_seconds() == pytest.approx(1.05 + 0.15 * 1.05)
 
 
 def test_every_sent_message_logs_its_tenant_queue_campaign_type_contact_and_instance_and_never_the_phone(

@@ -10,7 +10,9 @@ def function_body(name: str) -> str:
     from billing.db.engine import get_engine
 
     with get_engine().connect() as conn:
-        return str(conn.execute(sa.text("SELECT pg_get_functiondef(CAST(:n AS regproc))"), {"n": name}).scalar_one())
+        # The newest of its overloads (0026 keeps the previous release's billing_record_send as a wrapper).
+        query = "SELECT pg_get_functiondef(oid) FROM pg_proc WHERE proname = :n ORDER BY pronargs DESC LIMIT 1"
+        return str(conn.execute(sa.text(query), {"n": name}).scalar_one())
 
 
 def test_the_dispatch_function_claims_exactly_the_claimable_statuses(database_url: str) -> None:

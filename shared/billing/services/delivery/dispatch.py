@@ -88,6 +88,7 @@ class _Sent:
     why_down: str | None = None
     late_s: float = 0.0  # from the claim to the gateway call
     slot_move_s: float = 0.0  # how far the record moves the next slot (the reserve the call did not use)
+    started: bool = False  # the call began: the slot is spent, whatever became of the call
     missed: bool = False  # the call could not start on time: given back, slot returned if still ours
     auth_failed: bool = False  # the gateway refused the instance's API key
 
@@ -413,7 +414,7 @@ class Dispatcher:
                 update = delivery_rules.ContactUpdate(
                     ContactStatus.UNKNOWN, attempt_inc=1, error="the sender failed mid-call"
                 )
-                answer = _Sent(claim, update, contact.message, contact.rendered_on, None)
+                answer = _Sent(claim, update, contact.message, contact.rendered_on, None, started=True)
         finally:
             self.done.put(answer)
 
@@ -439,10 +440,12 @@ class Dispatcher:
         if update is not None:
             return _Sent(claim, update, message, rendered_on, None)
         gateway = self._gateway(claim)
-        slot_move_s, claim = self._settle_lateness(claim)
+        absorbed_s, claim = self._settle_lateness(claim)
         late_s = (self.clock.now() - claim.claimed_at).total_seconds()
-        if slot_move_s is None:
+        if absorbed_s is None:
             return _Sent(claim, None, message, rendered_on, None, late_s=late_s, missed=True)
+        # Read just before the call: the record moves the slot to one step after this instant.
+        slot_move_s = 0.0 if self.settings.pacing_disabled else late_s - absorbed_s
         began = time.monotonic()
         started[0] = True
         outcome = gateway.send_text(contact.phone, message, retry=False)
@@ -478,10 +481,11 @@ class Dispatcher:
     def _settle_lateness(self, claim: sql.SlotClaim) -> tuple[float | None, sql.SlotClaim]:
         """Before the call: a call starting within its slot's reserve (and a little more) goes at once;
         one starting later first moves the instance's next slot by the excess, as often as the move
-        itself made it later (a busy process, a slow commit). Returns how far the record is to move the
-        slot (negative: the part of the reserve the call did not use), or None when the next slot is
-        already taken and the call must not be made; and the claim as it now stands (its ``slot`` where
-        the moves put it, so the record and a give-back find it)."""
+        itself made it later (a busy process, a slow commit). Returns how much lateness the slot now
+        absorbs (its reserve plus the moves: the record moves the slot by the call's lateness minus
+        this, usually back), or None when the next slot is already taken and the call must not be
+        made; and the claim as it now stands (its ``slot`` where the moves put it, so the record and a
+        give-back find it)."""
         if self.settings.pacing_disabled or claim.slot is None:
             return 0.0, claim
         span_s = (claim.slot - claim.claimed_at).total_seconds()
@@ -495,7 +499,7 @@ class Dispatcher:
             moved_s = (claim.slot - taken).total_seconds()
             owed_s = (self.clock.now() - claim.claimed_at).total_seconds() - reserve_s - moved_s
             if owed_s <= tolerance_s:
-                return owed_s, claim
+                return reserve_s + moved_s, claim
             slot = self._shift(claim, owed_s + SHIFT_MARGIN_S)
             if slot is None:
                 return None, claim
@@ -566,9 +570,10 @@ class Dispatcher:
         update = item.update
         if item.latency_s is not None:
             self.sent += 1
-        else:
+        elif not item.started:
             # Expired, opted out or unrenderable: no message went out, so the slot (and the day's
-            # count) goes back to the instance.
+            # count) goes back to the instance. A call that began and crashed keeps it: the message
+            # may have reached the gateway.
             self.round.slots_back.append(claim)
         self.processed += 1
         self.round.outcomes.append(
@@ -588,7 +593,9 @@ class Dispatcher:
                 "message": item.message,
                 "rendered_on": item.rendered_on,
                 "record_chat": update.status is ContactStatus.SENT,
-                "slot_move_s": item.slot_move_s if item.latency_s is not None else 0.0,
+                # A call that was answered moves the slot to one step after its start; a crashed one
+                # keeps the reserve.
+                "slot_move_s": item.slot_move_s,
                 "slot": claim.slot if item.latency_s is not None else None,
                 **update.counters(),
             }

@@ -110,15 +110,27 @@ RECORD_SEND = _edit(
 )
 
 
+# Senders of the previous release still running while this one rolls out record with 23 arguments (no
+# slot): they keep working, with no slot move (the reserve stays, which only spaces their messages a
+# little more). The next migration that touches these functions may drop it.
+RECORD_SEND_PREVIOUS = f"""
+CREATE OR REPLACE FUNCTION {_OLD_RECORD_SIGNATURE}
+RETURNS integer LANGUAGE sql VOLATILE
+AS $$ SELECT billing_record_send({", ".join(f"${n}" for n in range(1, 23))}, 0.0::double precision, NULL::timestamptz) $$
+"""
+
+
 def upgrade() -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {_DISPATCH_SIGNATURE}")
     op.execute(f"DROP FUNCTION IF EXISTS {_OLD_RECORD_SIGNATURE}")
     op.execute(RECORD_SEND)
+    op.execute(RECORD_SEND_PREVIOUS)
     op.execute(DISPATCH)
 
 
 def downgrade() -> None:
     op.execute(f"DROP FUNCTION IF EXISTS {_DISPATCH_SIGNATURE}")
     op.execute(f"DROP FUNCTION IF EXISTS {_RECORD_SIGNATURE}")
+    op.execute(f"DROP FUNCTION IF EXISTS {_OLD_RECORD_SIGNATURE}")
     op.execute(_0011.RECORD_SEND)
     op.execute(_0025.DISPATCH)
