@@ -300,9 +300,9 @@ def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slo
     db: Any, sim: Any, world: World
 ) -> None:
     """A claim takes its slot a reserve further out than the step (migration 0026); the outcome's record
-    moves it back to one step after the call started, so the steady pace is the step. Once another claim
-    has taken that slot (or anything moved it), the record leaves it alone: moving it back then would put
-    two later messages closer than the pace."""
+    moves it back to one step after the call started (or later, after a slow call), so the steady pace is
+    the step. Once another claim has taken that slot (or anything moved it), the record leaves it alone:
+    moving it back then would put two later messages closer than the pace."""
     from billing.db import dispatch as sql
     from billing.db.engine import core_connection
 
@@ -310,7 +310,7 @@ def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slo
     admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # a step of 1.05 s
     db.commit()
     forget_tenant()
-    make_queue(db, world, 3)
+    make_queue(db, world, 4)
     healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
     db.execute(healthy, {"t": MONDAY_10H})
     db.commit()
@@ -373,6 +373,11 @@ def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slo
     assert db.execute(previous, params).scalar_one() == 1
     db.commit()
     assert next_slot() == third.slot
+    # A slow call (answered after its slot came due, nobody has claimed since): its record still moves
+    # the slot, to a pace after the answer.
+    fourth = claim_at(third.slot + timedelta(seconds=0.1))
+    assert record(fourth, fourth.slot + timedelta(seconds=0.5), 0.7) == 1
+    assert next_slot() == fourth.slot + timedelta(seconds=0.7)
 
 
 def test_a_call_that_began_and_crashed_keeps_its_slot_and_is_reported_unknown(db: Any, sim: Any, world: World) -> None:

@@ -48,6 +48,11 @@ def interval_seconds(per_minute: int) -> float:
     return 60.0 / per_minute
 
 
+def slot_guard_seconds(per_minute: int) -> float:
+    """The guard a slot carries beyond the pace at ``per_minute`` messages per minute."""
+    return min(SLOT_GUARD_FRACTION * interval_seconds(per_minute), SLOT_GUARD_MAX_S)
+
+
 def slot_spacing_seconds(per_minute: int, jitter_s: float = 0.0) -> float:
     """The mean time between two slots of an instance: the pace, its guard, and half the jitter."""
     interval = interval_seconds(per_minute)

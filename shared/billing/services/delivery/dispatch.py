@@ -450,6 +450,11 @@ class Dispatcher:
         started[0] = True
         outcome = gateway.send_text(contact.phone, message, retry=False)
         latency = time.monotonic() - began
+        if not self.settings.pacing_disabled:
+            # The gateway saw the message at the latest when it answered: a call slower than the guard
+            # (a request held up on its way in a busy process) moves the slot to a pace after its end.
+            guard_s = pacing.slot_guard_seconds(tenant.config.throttle_per_minute)
+            slot_move_s += max(0.0, latency - guard_s)
         metrics.observe_send_duration(
             latency,
             tenant_id=claim.instance.tenant_id,

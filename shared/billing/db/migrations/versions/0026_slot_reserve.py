@@ -12,8 +12,10 @@ make those moves, every wait made them later still, and 41 % of the workers' tim
 Now ``billing_dispatch`` takes the slot a reserve further out (15 % of the step, at most 0.5 s;
 domain.pacing.SLOT_RESERVE_*), so a call may start that much later without any move. The outcome
 carries the slot its claim set and how far to move it (``slot_move_s``: the lateness the call really had
-minus the reserve, usually negative); ``billing_record_send`` moves the slot by it only while the slot
-is still that one (nobody has claimed after it, no later move), so the steady pace stays the step. A
+minus the reserve, usually negative, plus how much longer than the guard the call took: the gateway saw
+the message at the latest when it answered); ``billing_record_send`` moves the slot by it only while the
+slot is still that one, due or not (nobody has claimed after it, no later move), so the steady pace
+stays the step, and a slow call's next message waits a pace after its answer. A
 sender that dies before recording leaves the reserve in place: its instance waits that much longer once.
 
 Both functions are 0025's and 0011's, changed by checked replacement.
@@ -94,15 +96,15 @@ RECORD_SEND = _edit(
     END IF;
 """,
             """    -- The slot the claim set (p_slot) held a reserve for the call to start in: it moves by what the
-    -- call did not use (p_slot_move_s, negative) or by how much later still the call started, so it
-    -- ends one step after the call's start. Only while it is still that slot: once another claim has
-    -- taken it, or a move put it elsewhere, it stays. Never waits: an instance locked by a claim in
-    -- progress is having its slot taken right now.
+    -- call did not use (p_slot_move_s, negative), or later when the call started later still or took
+    -- longer than the guard, so it ends one step after the call's start and a pace after its answer.
+    -- Only while it is still that slot, due or not: once another claim has taken it, or a move put it
+    -- elsewhere, it stays. Never waits: an instance locked by a claim in progress is having its slot
+    -- taken right now.
     IF p_slot IS NOT NULL AND abs(p_slot_move_s) > 0.001 THEN
         UPDATE whatsapp_instances SET next_send_at = next_send_at + make_interval(secs => p_slot_move_s)
          WHERE id = (SELECT wi.id FROM whatsapp_instances wi
-                      WHERE wi.id = p_instance_id AND wi.next_send_at = p_slot AND wi.next_send_at > p_now
-                        FOR NO KEY UPDATE SKIP LOCKED);
+                      WHERE wi.id = p_instance_id AND wi.next_send_at = p_slot FOR NO KEY UPDATE SKIP LOCKED);
     END IF;
 """,
         ),
