@@ -56,6 +56,8 @@ class WhatsAppInstance(SQLModel, table=True):
         sa.UniqueConstraint("tenant_id", "name", name="uq_instance_tenant_name"),
         # Dispatch looks for the next due slot by time (migration 0008).
         sa.Index("ix_instance_next_send", "next_send_at"),
+        # ... and due instances in slot order, never claimed first (migration 0027).
+        sa.Index("ix_instance_due", sa.text("coalesce(next_send_at, '-infinity'::timestamptz)")),
     )
     id: uuid.UUID = Field(default_factory=_new_id, primary_key=True)
     tenant_id: uuid.UUID = _tenant_fk()
