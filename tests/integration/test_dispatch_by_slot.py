@@ -209,6 +209,20 @@ def test_outcomes_survive_a_database_outage_mid_queue_and_nothing_is_reported_un
     assert queue_row(db, queue_id).status == "completed"
 
 
+def paced_healthy(db: Any, world: World, contacts: int) -> Any:
+    """A queue of ``contacts`` on the world's instance, paced at 60 a minute without jitter (a step of
+    1.05 s), the instance healthy as of MONDAY_10H; returns the queue id."""
+    tenant = admin.resolve_tenant(world.tenant_name, session=db)
+    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)
+    db.commit()
+    forget_tenant()
+    queue_id = make_queue(db, world, contacts)
+    healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
+    db.execute(healthy, {"t": MONDAY_10H})
+    db.commit()
+    return queue_id
+
+
 class _StallingClock(FakeClock):
     """A worker in a busy process: every look at the clock finds it ``stall_s`` later."""
 
@@ -306,14 +320,7 @@ def test_the_record_gives_back_the_reserve_a_call_did_not_use_only_while_the_slo
     from billing.db import dispatch as sql
     from billing.db.engine import core_connection
 
-    tenant = admin.resolve_tenant(world.tenant_name, session=db)
-    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)  # a step of 1.05 s
-    db.commit()
-    forget_tenant()
-    make_queue(db, world, 4)
-    healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
-    db.execute(healthy, {"t": MONDAY_10H})
-    db.commit()
+    paced_healthy(db, world, 4)  # a step of 1.05 s
 
     def claim_at(now: datetime) -> Any:
         with core_connection() as conn, conn.begin():
@@ -385,14 +392,7 @@ def test_a_call_that_began_and_crashed_keeps_its_slot_and_is_reported_unknown(db
     the contact is ``unknown``, never resent."""
     from billing.services.delivery.dispatch import Dispatcher
 
-    tenant = admin.resolve_tenant(world.tenant_name, session=db)
-    admin.set_config(tenant, session=db, throttle_per_minute=60, jitter_s=0)
-    db.commit()
-    forget_tenant()
-    queue_id = make_queue(db, world, 1)
-    healthy = sa.text("UPDATE whatsapp_instances SET health_state = 'open', health_checked_at = :t")
-    db.execute(healthy, {"t": MONDAY_10H})
-    db.commit()
+    queue_id = paced_healthy(db, world, 1)
 
     class Crashing:
         def __init__(self, instance: Any, settings: Any) -> None:
@@ -409,6 +409,30 @@ def test_a_call_that_began_and_crashed_keeps_its_slot_and_is_reported_unknown(db
     assert contact.status == "unknown" and contact.last_error == "the sender failed mid-call"
     slot = db.execute(sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i"), {"i": world.instance_id})
     assert (slot.scalar_one() - MONDAY_10H).total_seconds() == pytest.approx(1.05 + 0.15 * 1.05)
+
+
+def test_after_a_slow_call_the_next_slot_is_a_pace_after_the_gateway_answered(db: Any, sim: Any, world: World) -> None:
+    """The gateway saw the message at the latest when it answered: a call slower than the slot's guard
+    moves the next slot to at least a pace after the answer (a request held up on its way in a busy
+    process must not crowd the next one)."""
+    from billing.services.delivery.dispatch import Dispatcher
+    from billing.testing import FakeGateway
+
+    paced_healthy(db, world, 1)  # pace 1 s, guard 0.05 s
+
+    class Slow(FakeGateway):
+        def send_text(self, *args: Any, **kwargs: Any) -> Any:
+            time.sleep(0.4)
+            return super().send_text(*args, **kwargs)
+
+    clock = FakeClock(MONDAY_10H)  # the call starts on its claim: no lateness, only the call's time
+    deps = in_process(clock, pacing_disabled=False)
+    deps.gateway = lambda instance, settings: Slow()
+    assert Dispatcher(deps).run().sent == 1
+    slot = db.execute(sa.text("SELECT next_send_at FROM whatsapp_instances WHERE id = :i"), {"i": world.instance_id})
+    # One step (1.05 s) after the start, then the 0.4 s call less the guard it covers.
+    moved = (slot.scalar_one() - MONDAY_10H).total_seconds()
+    assert 1.05 + 0.4 - 0.05 <= moved < 1.05 + 0.4 - 0.05 + 0.2
 
 
 def test_every_sent_message_logs_its_tenant_queue_campaign_type_contact_and_instance_and_never_the_phone(

@@ -453,7 +453,10 @@ class Dispatcher:
         if not self.settings.pacing_disabled:
             # The gateway saw the message at the latest when it answered: a call slower than the guard
             # (a request held up on its way in a busy process) moves the slot to a pace after its end.
-            guard_s = pacing.slot_guard_seconds(tenant.config.throttle_per_minute)
+            # The guard is the one the claim's step held only while the tenant's settings are the ones
+            # it read; otherwise none is counted (the whole call's time moves the slot: the safe side).
+            same = claim.settings_version is None or claim.settings_version == tenant.config.settings_version
+            guard_s = pacing.slot_guard_seconds(tenant.config.throttle_per_minute) if same else 0.0
             slot_move_s += max(0.0, latency - guard_s)
         metrics.observe_send_duration(
             latency,

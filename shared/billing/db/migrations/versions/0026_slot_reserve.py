@@ -11,11 +11,13 @@ make those moves, every wait made them later still, and 41 % of the workers' tim
 
 Now ``billing_dispatch`` takes the slot a reserve further out (15 % of the step, at most 0.5 s;
 domain.pacing.SLOT_RESERVE_*), so a call may start that much later without any move. The outcome
-carries the slot its claim set and how far to move it (``slot_move_s``: the lateness the call really had
-minus the reserve, usually negative, plus how much longer than the guard the call took: the gateway saw
-the message at the latest when it answered); ``billing_record_send`` moves the slot by it only while the
-slot is still that one, due or not (nobody has claimed after it, no later move), so the steady pace
-stays the step, and a slow call's next message waits a pace after its answer. A
+carries the slot its claim left (after any move before the call) and how far to move it
+(``slot_move_s``: the lateness the call really had minus the reserve and the moves, usually negative,
+plus how much longer than the guard the call took: the gateway saw the message at the latest when it
+answered); ``billing_record_send`` moves the slot by it only while the slot is still that one, due or
+not (no later claim holds it, no move put it elsewhere), so the steady pace stays the step, and a slow
+call's next message waits a pace after its answer (when another sender has claimed the slot first, it
+stays: see docs/sender.md). A
 sender that dies before recording leaves the reserve in place: its instance waits that much longer once.
 
 Both functions are 0025's and 0011's, changed by checked replacement.
