@@ -55,8 +55,7 @@ def slot_guard_seconds(per_minute: int) -> float:
 
 def slot_spacing_seconds(per_minute: int, jitter_s: float = 0.0) -> float:
     """The mean time between two slots of an instance: the pace, its guard, and half the jitter."""
-    interval = interval_seconds(per_minute)
-    return interval + min(SLOT_GUARD_FRACTION * interval, SLOT_GUARD_MAX_S) + max(jitter_s, 0.0) / 2
+    return interval_seconds(per_minute) + slot_guard_seconds(per_minute) + max(jitter_s, 0.0) / 2
 
 
 def jittered(interval: float, jitter_s: float, rng: random.Random) -> float:

@@ -87,7 +87,7 @@ class _Sent:
     latency_s: float | None
     why_down: str | None = None
     late_s: float = 0.0  # from the claim to the gateway call
-    slot_move_s: float = 0.0  # how far the record moves the next slot (the reserve the call did not use)
+    slot_move_s: float = 0.0  # how far the record moves the next slot (to a step after the call's start)
     started: bool = False  # the call began: the slot is spent, whatever became of the call
     missed: bool = False  # the call could not start on time: given back, slot returned if still ours
     auth_failed: bool = False  # the gateway refused the instance's API key
