@@ -29,10 +29,17 @@ def _snapshot(queue_id: str) -> QueueStatusView:
 
 
 def _as_dict(view: QueueStatusView) -> dict[str, Any]:
-    """The status as the ERP's status route writes it (times in ISO 8601, UTC as ``Z``)."""
+    """The status as the ERP's status route writes it (times in ISO 8601, UTC as ``Z``; the page of
+    failures as a list, where the view holds it as the database's JSON text)."""
     from dataclasses import asdict
 
-    return {name: _iso(value) if isinstance(value, datetime) else value for name, value in asdict(view).items()}
+    out: dict[str, Any] = {}
+    for name, value in asdict(view).items():
+        if name == "failures_json":
+            out["failures"] = view.failures
+        else:
+            out[name] = _iso(value) if isinstance(value, datetime) else value
+    return out
 
 
 def _iso(value: datetime) -> str:

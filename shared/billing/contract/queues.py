@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, TypedDict
 
@@ -69,7 +70,8 @@ class FailureItem(TypedDict):
 
 @dataclass(frozen=True)
 class QueueStatusView:
-    """One queue's counters, progress and ETA, and one page of its failures."""
+    """One queue's counters, progress and ETA, and one page of its failures: ``failures_json``, the JSON
+    array of ``FailureItem`` exactly as the API documents them, built by the database."""
 
     queue_id: str
     external_id: str | None
@@ -92,11 +94,17 @@ class QueueStatusView:
     created_at: datetime | None
     started_at: datetime | None
     completed_at: datetime | None
-    failures: list[FailureItem] = field(default_factory=list)
+    failures_json: str = "[]"
     next_failures_cursor: str | None = None
     replied: int = 0
     opted_out: int = 0
     last_event_id: int | None = None
+
+    @property
+    def failures(self) -> list[FailureItem]:
+        """The page of failures, parsed (the status route carries ``failures_json`` as it is)."""
+        items: list[FailureItem] = json.loads(self.failures_json)
+        return items
 
 
 @dataclass(frozen=True)

@@ -97,12 +97,11 @@ STATUS_EXAMPLE: dict[str, Any] = {
 }
 
 
-class StatusResponse(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_serialization_defaults_required=True,
-        json_schema_extra={"examples": [STATUS_EXAMPLE]},
-    )
+class StatusHead(BaseModel):
+    """A status body without its page of failures: the status route checks and writes these fields and
+    carries the page as the database built it (``StatusResponse`` is the documented whole)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_serialization_defaults_required=True)
 
     queue_id: str
     external_id: str | None = Field(description="the batch's `external_id`, when it was sent with one")
@@ -157,6 +156,15 @@ class StatusResponse(BaseModel):
     created_at: UtcDatetime | None
     started_at: UtcDatetime | None = Field(description="when its first contact was handed to the gateway")
     completed_at: UtcDatetime | None = Field(description="when it became `completed` or `cancelled`")
+
+
+class StatusResponse(StatusHead):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_serialization_defaults_required=True,
+        json_schema_extra={"examples": [STATUS_EXAMPLE]},
+    )
+
     failures: list[Failure] = Field(description="failed contacts by `index`, at most 100 per page")
     next_failures_cursor: str | None = Field(
         default=None, description="more failures: pass as `failures_cursor` for the next page; null on the last page"

@@ -12,6 +12,7 @@ from billing.contract.queues import Actor, ControlAction, QueueStatusView
 from billing.domain.states import QueueStatus
 from billing.errors import InvalidTransitionError
 from billing.http.queues import status_json
+from billing.http.schemas import StatusHead, StatusResponse
 from billing.services.queues import control, status
 from billing.services.tenants import TenantRuntime
 from support.runtime import tenant_runtime
@@ -45,7 +46,8 @@ def queue_row(**fields: Any) -> SimpleNamespace:
         created_at=NOW - timedelta(hours=1),
         started_at=NOW - timedelta(minutes=30),
         completed_at=None,
-        failures=[{"index": 4, "phone": "+5511999998888", "invoice_id": "NF-4", "error": "not on WhatsApp"}],
+        failures='[{"index" : 4, "phone" : "+5511999998888", "invoice_id" : "NF-4", "error" : "not on WhatsApp"}]',
+        failures_last=None,
     )
     return SimpleNamespace(**{**base, **fields})
 
@@ -89,17 +91,21 @@ def test_a_tenant_that_is_never_open_gets_no_eta_for_business_hours_types_but_no
     assert notice.estimated_completion is not None
 
 
-def test_a_full_failure_page_hands_out_a_cursor_after_its_last_row() -> None:
-    rows = [{"index": i, "phone": "+55", "invoice_id": None, "error": "x"} for i in range(status.FAILURES_PAGE + 1)]
-    view = status.build_view(queue_row(failures=rows), now=NOW, runtime_of=Runtimes(tenant_runtime()))
-    assert len(view.failures) == status.FAILURES_PAGE
-    assert status.decode_cursor(view.next_failures_cursor) == status.FAILURES_PAGE - 1
+def test_a_page_with_more_failures_after_it_hands_out_a_cursor_after_its_last_item() -> None:
+    view = status.build_view(queue_row(failures_last=417), now=NOW, runtime_of=Runtimes(tenant_runtime()))
+    assert status.decode_cursor(view.next_failures_cursor) == 417
 
 
 def test_the_view_maps_onto_the_published_status_body() -> None:
-    view = status.build_view(queue_row(), now=NOW, runtime_of=Runtimes(tenant_runtime()))
+    view = status.build_view(queue_row(failures_last=4), now=NOW, runtime_of=Runtimes(tenant_runtime()))
     assert isinstance(view, QueueStatusView)
-    assert '"failures":[{"index":4,' in status_json(view)
+    body = StatusResponse.model_validate_json(status_json(view))  # the spliced page is the documented shape
+    assert body.failures[0].index == 4 and body.failures[0].error == "not on WhatsApp"
+    assert body.next_failures_cursor == view.next_failures_cursor is not None
+    assert (
+        body.model_dump(exclude={"failures", "next_failures_cursor"})
+        == StatusHead.model_validate(view, from_attributes=True).model_dump()
+    )
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ _LIST = sa.text(
     SELECT q.id, q.tenant_id, q.status, q.template_type, q.total, q.sent, q.failed, q.cancelled, q.unknown,
            q.expired, q.skipped, q.delivered, q.read, q.replied, q.opted_out, q.paused_reason, q.resume_at,
            q.scheduled_for, q.created_at, q.started_at, q.completed_at, c.external_id,
-           CAST('[]' AS json) AS failures, NULL AS last_event_id, i.name AS instance_name,
+           '[]' AS failures, NULL AS failures_last, NULL AS last_event_id, i.name AS instance_name,
            (SELECT max(e.seq) FROM billing_events e WHERE e.tenant_id = :tenant_id) AS tenant_last_event_id
       FROM billing_queues q
       JOIN billing_campaigns c ON c.id = q.campaign_id

@@ -1,8 +1,9 @@
 """The status of one queue (docs/api.md#queue_status), answered from the queue row's counters.
 
 One query whatever the queue's size: the queue row, its campaign's ``external_id`` and one page of
-failed contacts through the partial index ``ix_contact_failed``, run by the database function
-``billing_queue_status`` (migration 0004) whose plan each backend caches.
+failed contacts through the partial index ``ix_contact_failed`` (JSON text, carried into the answer as it
+is), run by the database function ``billing_queue_status_page`` (migration 0028) whose plan each backend
+caches.
 Tenant configuration for the ETA comes from the short-lived tenant cache.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from billing.contract.queues import FailureItem, QueueStatusView
+from billing.contract.queues import QueueStatusView
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
 from billing.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationFailedError
@@ -33,14 +34,11 @@ _NOT_FOUND = "queue not found"
 # Statuses whose ETA cannot be known until someone acts (a manual pause) or that are over.
 _NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANCELLED, QueueStatus.FAILED})
 
-# One round trip: the queue row, its campaign's external id, and one page of failures (JSON built by
-# Postgres from the partial index ``ix_contact_failed``; one row more than the page says "there is more").
-# The query lives in the function ``billing_queue_status`` (migration 0004) so that its plan is cached.
-# The latest numbered event of the queue comes along in the same statement (an index probe, 0019).
-_QUEUE = sa.text(
-    "SELECT s.*, (SELECT max(e.seq) FROM billing_events e WHERE e.queue_id = :queue_id AND e.seq IS NOT NULL)"
-    " AS last_event_id FROM billing_queue_status(:queue_id, :tenant_id, :after, :limit) AS s"
-)
+# One round trip: the queue row, its campaign's external id, one page of failures as JSON text (built by
+# Postgres from the partial index ``ix_contact_failed``, with the position of its last item when more
+# follow) and the latest numbered event of the queue, in the function ``billing_queue_status_page``
+# (migration 0028) whose plan each backend caches.
+_QUEUE = sa.text("SELECT * FROM billing_queue_status_page(:queue_id, :tenant_id, :after, :limit)")
 
 
 def parse_queue_id(raw: str) -> uuid.UUID:
@@ -65,11 +63,9 @@ def decode_cursor(cursor: str | None) -> int:
     )
 
 
-def _failure_page(rows: list[FailureItem]) -> tuple[list[FailureItem], str | None]:
-    """The page and the cursor after it (one row more than the page says "there is more")."""
-    if len(rows) > FAILURES_PAGE:
-        return rows[:FAILURES_PAGE], encode_cursor(int(rows[FAILURES_PAGE - 1]["index"]))
-    return rows, None
+def _next_cursor(failures_last: int | None) -> str | None:
+    """The cursor after a page whose last item is at ``failures_last`` (None: no page follows)."""
+    return None if failures_last is None else encode_cursor(int(failures_last))
 
 
 def pending_of(row: Any) -> int:
@@ -124,7 +120,7 @@ def queue_status(
     # Core-level execute: the ORM session layer adds nothing to a plain text query on the hot path.
     row = (
         session.connection()
-        .execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE + 1})
+        .execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE})
         .first()
     )
     if row is None:
@@ -137,11 +133,10 @@ def queue_status(
 # The queues of one ERP batch id (at most one per tenant today), each with its status row, in one statement.
 _BY_EXTERNAL_ID = sa.text(
     """
-    SELECT s.*, (SELECT max(e.seq) FROM billing_events e WHERE e.queue_id = q.id AND e.seq IS NOT NULL)
-           AS last_event_id
+    SELECT s.*
       FROM billing_campaigns c
       JOIN billing_queues q ON q.campaign_id = c.id
-     CROSS JOIN LATERAL billing_queue_status(q.id, c.tenant_id, -1, :limit) AS s
+     CROSS JOIN LATERAL billing_queue_status_page(q.id, c.tenant_id, -1, :limit) AS s
      WHERE c.tenant_id = :tenant_id AND c.external_id = :external_id
      ORDER BY q.created_at
     """
@@ -166,7 +161,7 @@ def find_by_external_id(
         )
     rows = (
         session.connection()
-        .execute(_BY_EXTERNAL_ID, {"tenant_id": tenant_id, "external_id": external_id, "limit": FAILURES_PAGE + 1})
+        .execute(_BY_EXTERNAL_ID, {"tenant_id": tenant_id, "external_id": external_id, "limit": FAILURES_PAGE})
         .all()
     )
     return [
@@ -177,9 +172,8 @@ def find_by_external_id(
 
 
 def build_view(row: Any, *, now: datetime, runtime_of: RuntimeOf) -> QueueStatusView:
-    """The status of one queue row (the columns of ``billing_queue_status``); the tenant's runtime is
+    """The status of one queue row (the columns of ``billing_queue_status_page``); the tenant's runtime is
     only loaded when an ETA can be computed."""
-    failures, next_cursor = _failure_page(row.failures)
     pending = pending_of(row)
     total = int(row.total)
     return QueueStatusView(
@@ -204,8 +198,8 @@ def build_view(row: Any, *, now: datetime, runtime_of: RuntimeOf) -> QueueStatus
         created_at=row.created_at,
         started_at=row.started_at,
         completed_at=row.completed_at,
-        failures=failures,
-        next_failures_cursor=next_cursor,
+        failures_json=row.failures,
+        next_failures_cursor=_next_cursor(row.failures_last),
         replied=row.replied,
         opted_out=row.opted_out,
         last_event_id=row.last_event_id,
