@@ -46,3 +46,30 @@ def test_a_recently_used_connection_is_not_pinged_and_a_dead_one_answers_503_not
         uow.session.execute(sa.text("SELECT 1"))
     with unit_of_work() as uow:  # the dead connection was discarded; the next request is served
         assert uow.session.execute(sa.text("SELECT 3")).scalar() == 3
+
+
+def test_a_raw_hot_path_statement_on_a_dead_connection_answers_503_and_the_connection_is_discarded(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.db.engine import autocommit_session
+    from billing.db.raw import fetch_one
+
+    with autocommit_session() as session:
+        assert fetch_one(session, "SELECT 1 AS one", {}).one == 1
+    _terminate_pooled_backends(database_url)
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 3600.0)  # no ping: the statement meets the dead socket
+    with pytest.raises(DatabaseUnavailableError), autocommit_session() as session:
+        fetch_one(session, "SELECT 1 AS one", {})
+    with autocommit_session() as session:  # invalidated, not handed out again
+        assert fetch_one(session, "SELECT %(n)s AS n", {"n": 3}).n == 3
+
+
+def test_a_raw_hot_path_statement_that_fails_raises_sqlalchemys_error_without_its_parameters(database_url: str) -> None:
+    from billing.db.engine import autocommit_session
+    from billing.db.raw import fetch_one
+
+    with pytest.raises(sa.exc.DataError) as caught, autocommit_session() as session:
+        fetch_one(session, "SELECT %(phone)s::text, 1 / 0", {"phone": "+5511999990000"})
+    assert "division by zero" in str(caught.value) and "+5511999990000" not in str(caught.value)
+    with autocommit_session() as session:  # the connection still serves
+        assert fetch_one(session, "SELECT 1 AS one WHERE false", {}) is None

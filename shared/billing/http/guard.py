@@ -14,10 +14,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from billing.config import Settings
+from billing.db.raw import fetch_one
 from billing.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from billing.http import ratelimit
 from billing.http.auth import PresentedKey, Principal, check_key, client_ip, rate_limit_subject
@@ -31,12 +31,12 @@ _BUCKET: dict[str, str] = {"write": "key", "read": "read"}  # the counter names 
 
 # The lookup and the counts are the database function billing_guard (migration 0004), whose plan each
 # backend caches; the counters' transaction does not wait for the WAL flush.
-_GUARD = sa.text(
-    """
+# Run on the DBAPI cursor (billing.db.raw): one row, a psycopg2 statement.
+_GUARD = """
     SET LOCAL synchronous_commit = off;
-    SELECT * FROM billing_guard(:prefix, :key_hash, :now, :ip_bucket, :window_suffix, :expires, :scope)
-    """
-)
+    SELECT * FROM billing_guard(%(prefix)s, %(key_hash)s, %(now)s, %(ip_bucket)s, %(window_suffix)s,
+                                %(expires)s, %(scope)s)
+"""
 
 
 def guard(
@@ -51,23 +51,22 @@ def guard(
     presented = PresentedKey.parse(request.headers.get(API_KEY_HEADER))
     window = ratelimit.Window.at(now)
     ip_subject = ratelimit.Subject(f"ip:{rate_limit_subject(ip)}", settings.ip_rate_limit_per_minute, "client address")
-    row = (
-        session.connection()
-        .execute(
-            _GUARD,
-            {
-                "prefix": presented.prefix,
-                "key_hash": presented.key_hash,
-                "now": now,
-                "ip_bucket": window.bucket(ip_subject.key),
-                "window_suffix": window.suffix,
-                "expires": window.expires,
-                "scope": scope,
-            },
-        )
-        .mappings()
-        .one()
+    found = fetch_one(
+        session,
+        _GUARD,
+        {
+            "prefix": presented.prefix,
+            "key_hash": presented.key_hash,
+            "now": now,
+            "ip_bucket": window.bucket(ip_subject.key),
+            "window_suffix": window.suffix,
+            "expires": window.expires,
+            "scope": scope,
+        },
     )
+    if found is None:  # pragma: no cover - billing_guard always returns its one row
+        raise RuntimeError("billing_guard returned no row")
+    row = found._asdict()
     hits: dict[str, int] = dict(row["hits"])
     try:
         # An address over its limit is refused whatever key it shows (and before the key is judged).

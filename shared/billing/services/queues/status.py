@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from billing.contract.queues import QueueStatusView
+from billing.db.raw import fetch_one
 from billing.domain.pacing import estimate_completion
 from billing.domain.states import QueueStatus, TemplateType
 from billing.errors import DomainError, NotFoundError, PermissionDeniedError, ValidationFailedError
@@ -38,7 +39,8 @@ _NO_ETA = frozenset({QueueStatus.PAUSED, QueueStatus.COMPLETED, QueueStatus.CANC
 # Postgres from the partial index ``ix_contact_failed``, with the position of its last item when more
 # follow) and the latest numbered event of the queue, in the function ``billing_queue_status_page``
 # (migration 0028) whose plan each backend caches.
-_QUEUE = sa.text("SELECT * FROM billing_queue_status_page(:queue_id, :tenant_id, :after, :limit)")
+# Run on the DBAPI cursor (billing.db.raw): a psycopg2 statement.
+_QUEUE = "SELECT * FROM billing_queue_status_page(%(queue_id)s, %(tenant_id)s, %(after)s, %(limit)s)"
 
 
 def parse_queue_id(raw: str) -> uuid.UUID:
@@ -117,11 +119,8 @@ def queue_status(
     a type outside ``allowed_types`` (a key limited to some types) is forbidden."""
     queue_id = queue_ref if isinstance(queue_ref, uuid.UUID) else parse_queue_id(queue_ref)
     after = decode_cursor(failures_cursor)
-    # Core-level execute: the ORM session layer adds nothing to a plain text query on the hot path.
-    row = (
-        session.connection()
-        .execute(_QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE})
-        .first()
+    row = fetch_one(
+        session, _QUEUE, {"queue_id": queue_id, "tenant_id": tenant_id, "after": after, "limit": FAILURES_PAGE}
     )
     if row is None:
         raise NotFoundError(_NOT_FOUND)
