@@ -21,10 +21,12 @@ from psycopg2.extras import NamedTupleCursor
 from sqlalchemy import exc
 from sqlmodel import Session
 
+from billing.db.engine import connection_of
+
 
 def fetch_one(session: Session, sql: str, params: Mapping[str, Any]) -> Any | None:
     """The first row of ``sql`` (a named tuple: ``row.column``), or None when it returns no row."""
-    connection = session.connection()
+    connection = connection_of(session)
     dbapi = connection.connection.dbapi_connection
     assert dbapi is not None  # a checked-out, valid connection
     cursor = dbapi.cursor(cursor_factory=NamedTupleCursor)

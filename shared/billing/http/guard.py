@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from sqlmodel import Session
 
 from billing.config import Settings
+from billing.db.engine import commit
 from billing.db.raw import fetch_one
 from billing.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from billing.http import ratelimit
@@ -82,7 +83,7 @@ def guard(
             hits[key_bucket] = ratelimit.count(key_bucket, window=window, session=session)
         state = ratelimit.evaluate([key_subject, ip_subject], hits, window=window)
     except (AuthenticationError, PermissionDeniedError, RateLimitedError):
-        session.commit()  # a refused request still counts (send and control run in a transaction)
+        commit(session)  # a refused request still counts (send and control run in a transaction)
         raise
-    session.commit()
+    commit(session)
     return principal, state.headers()
