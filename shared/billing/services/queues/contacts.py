@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import uuid
 
-import sqlalchemy as sa
 from sqlmodel import Session
 
 from billing.contract.queues import ContactPage, ContactQuery
+from billing.db.raw import fetch_one
 from billing.domain.states import ContactStatus
 from billing.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from billing.services.queues import cursors
@@ -28,10 +28,11 @@ _CURSOR_PREFIX = "c1:"
 _NOT_FOUND = "queue not found"
 # One call: the queue's type (NULL: not this tenant's) and the page as the API's JSON array, built by
 # the database function billing_contact_page (migrations 0012, 0018), whose plans each backend caches. The
-# array comes back as text, so the driver does not parse what is only passed on.
-_PAGE = sa.text(
-    "SELECT template_type, items::text AS items, last_position, more FROM billing_contact_page(:queue_id,"
-    " :tenant_id, :after, :limit, CAST(:statuses AS text[]), :invoice_id)"
+# array comes back as text, so the driver does not parse what is only passed on. Run on the DBAPI
+# cursor (billing.db.raw): a psycopg2 statement.
+_PAGE = (
+    "SELECT template_type, items::text AS items, last_position, more FROM billing_contact_page(%(queue_id)s,"
+    " %(tenant_id)s, %(after)s, %(limit)s, %(statuses)s::text[], %(invoice_id)s)"
 )
 
 
@@ -101,8 +102,8 @@ def list_contacts(
         "statuses": list(query.statuses) or None,
         "invoice_id": query.invoice_id,
     }
-    row = session.connection().execute(_PAGE, params).one()
-    if row.template_type is None:
+    row = fetch_one(session, _PAGE, params)
+    if row is None or row.template_type is None:
         raise NotFoundError(_NOT_FOUND)
     if allowed_types is not None and row.template_type not in allowed_types:
         raise PermissionDeniedError(f"this API key may not act on {row.template_type!r} queues")
