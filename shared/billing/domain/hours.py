@@ -172,6 +172,19 @@ class BusinessHours:
         local = self._local(at)
         if self._span_at(local) is not None:
             return local
+        return self._next_window(at, local)[0]
+
+    def next_window(self, at: datetime) -> tuple[datetime, datetime]:
+        """``(next_opening(at), closes_at(next_opening(at)))`` in one search, both in the tenant tz: the
+        ETA walks the calendar window by window and needs both ends of each."""
+        local = self._local(at)
+        span = self._span_at(local)
+        if span is not None:
+            return local, self._wall(local.date(), span[1])
+        return self._next_window(at, local)
+
+    def _next_window(self, at: datetime, local: datetime) -> tuple[datetime, datetime]:
+        """The first window that really opens after ``at`` (closed then; ``local``: ``at`` in the tz)."""
         at_ts = at.timestamp()
         first = local.date()
         for offset in range(SEARCH_DAYS):
@@ -185,7 +198,7 @@ class BusinessHours:
                 # A window inside a DST gap does not exist that day: its start lands after its end.
                 wall = candidate.hour * 3600 + candidate.minute * 60 + candidate.second
                 if candidate.date() == day and start <= wall < end:
-                    return candidate
+                    return candidate, self._wall(day, end)
         raise BusinessHoursError(f"business hours never open in the {SEARCH_DAYS} days after {at.isoformat()}")
 
     def _wall(self, day: date, seconds: int) -> datetime:

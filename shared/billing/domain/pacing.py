@@ -141,18 +141,21 @@ def estimate_completion(
     if remaining == 0:
         return t.astimezone(tz)
     day = t.astimezone(tz).date()
+    midnight = _midnight_after(day, tz).astimezone(UTC)
     used = sent_today
     for _ in range(_MAX_STEPS):
+        window_end: datetime | None = None
         if hours is not None:
-            t = hours.next_opening(t).astimezone(UTC)
-        local_day = t.astimezone(tz).date()
+            opening, window_end = hours.next_window(t)  # the opening and the end of its window, local
+            t, local_day = opening.astimezone(UTC), opening.date()
+        else:
+            local_day = t.astimezone(tz).date()
         if local_day != day:
             day, used = local_day, 0
-        midnight = _midnight_after(day, tz).astimezone(UTC)
+            midnight = _midnight_after(day, tz).astimezone(UTC)
         if daily_cap is not None and used >= daily_cap:
             t = midnight
             continue
-        window_end = hours.closes_at(t) if hours is not None else None
         end = min(window_end.astimezone(UTC), midnight) if window_end is not None else midnight
         fits = max(math.ceil((end - t).total_seconds() / interval), 1)
         if daily_cap is not None:

@@ -181,3 +181,14 @@ def test_next_opening_is_open_and_never_in_the_past(hours: BusinessHours, at: da
     assert hours.is_open(opening)
     closes = hours.closes_at(opening)
     assert closes is not None and closes > opening
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.sampled_from(SCHEDULES),
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)),
+)
+def test_next_window_is_the_next_opening_and_the_end_of_its_window(hours: BusinessHours, at: datetime) -> None:
+    opening, closes = hours.next_window(at)
+    assert opening == hours.next_opening(at) and opening.tzinfo is hours.tz
+    assert closes == hours.closes_at(opening)
