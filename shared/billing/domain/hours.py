@@ -18,6 +18,7 @@ import holidays
 from billing.errors import BusinessHoursError
 
 SEARCH_DAYS = 400
+_WALLS_KEPT = 1024  # window ends remembered per schedule (about 250 kB at most; an ETA uses a few dozen)
 _DAY_S = 86_400
 _DAY_NAMES = {
     "mon": 0,
@@ -116,6 +117,7 @@ class BusinessHours:
         self._check_country()
         self._closed = frozenset(closed_dates)
         self._by_year: dict[int, frozenset[date]] = {}
+        self._walls: dict[tuple[date, int], datetime] = {}
 
     def _check_country(self) -> None:
         if self.country is None:
@@ -202,7 +204,18 @@ class BusinessHours:
         raise BusinessHoursError(f"business hours never open in the {SEARCH_DAYS} days after {at.isoformat()}")
 
     def _wall(self, day: date, seconds: int) -> datetime:
-        """The instant wall-clock ``seconds`` after local midnight of ``day``, normalised (DST gaps)."""
+        """The instant wall-clock ``seconds`` after local midnight of ``day``, normalised (DST gaps).
+
+        Remembered per day and time (the ETA asks for the same window ends on every status read)."""
+        key = (day, seconds)
+        found = self._walls.get(key)
+        if found is None:
+            if len(self._walls) >= _WALLS_KEPT:
+                self._walls.clear()
+            found = self._walls[key] = self._compute_wall(day, seconds)
+        return found
+
+    def _compute_wall(self, day: date, seconds: int) -> datetime:
         if seconds >= _DAY_S:
             day, seconds = day + timedelta(days=1), seconds - _DAY_S
         naive = datetime.combine(day, time(seconds // 3600, seconds // 60 % 60, seconds % 60))

@@ -192,3 +192,15 @@ def test_next_window_is_the_next_opening_and_the_end_of_its_window(hours: Busine
     opening, closes = hours.next_window(at)
     assert opening == hours.next_opening(at) and opening.tzinfo is hours.tz
     assert closes == hours.closes_at(opening)
+
+
+def test_remembered_window_ends_stay_bounded_and_answer_like_a_fresh_schedule() -> None:
+    from billing.domain import hours as hours_module
+
+    kept, fresh = weekdays(subdivision="SP"), weekdays(subdivision="SP")
+    start = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    for offset in range(0, 3 * 365):
+        at = start + timedelta(days=offset, hours=offset % 13)
+        assert kept.next_window(at) == (fresh.next_opening(at), fresh.closes_at(fresh.next_opening(at)))
+        fresh = weekdays(subdivision="SP")  # nothing remembered
+    assert 0 < len(kept._walls) <= hours_module._WALLS_KEPT
