@@ -64,6 +64,26 @@ def test_a_raw_hot_path_statement_on_a_dead_connection_answers_503_and_the_conne
         assert fetch_one(session, "SELECT %(n)s AS n", {"n": 3}).n == 3
 
 
+def test_one_lost_connection_retires_every_pooled_connection_opened_before_it(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import ExitStack
+
+    from billing.db.engine import autocommit_session
+    from billing.db.raw import fetch_one
+
+    with ExitStack() as held:  # three connections in the pool at once
+        for session in [held.enter_context(autocommit_session()) for _ in range(3)]:
+            assert fetch_one(session, "SELECT 1 AS one", {}).one == 1
+    assert _terminate_pooled_backends(database_url) >= 3  # a restart or failover drops them all
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 3600.0)
+    with pytest.raises(DatabaseUnavailableError), autocommit_session() as session:
+        fetch_one(session, "SELECT 1 AS one", {})
+    for n in range(3):  # the first failure answered for the whole pool: no request meets a dead one again
+        with autocommit_session() as session:
+            assert fetch_one(session, "SELECT %(n)s AS n", {"n": n}).n == n
+
+
 def test_a_raw_hot_path_statement_that_fails_raises_sqlalchemys_error_without_its_parameters(database_url: str) -> None:
     from billing.db.engine import autocommit_session
     from billing.db.raw import fetch_one

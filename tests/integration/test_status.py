@@ -85,6 +85,28 @@ def test_failures_come_100_at_a_time_in_request_order_with_a_cursor(acme: Tenant
     assert second["next_failures_cursor"] is None
 
 
+@pytest.mark.parametrize(("failures", "pages"), [(0, [0]), (100, [100]), (101, [100, 1]), (200, [100, 100])])
+def test_a_full_page_hands_out_a_cursor_only_when_another_failure_follows(
+    acme: TenantSetup, status: Any, send: Any, failures: int, pages: list[int]
+) -> None:
+    queue_id = create_queue(send, acme.key, max(failures, 1) + 2)
+    failed = list(range(1, failures + 1))
+    if failed:
+        set_contacts(queue_id, failed, status="failed", last_error=None, invoice_id=None)
+    set_queue(queue_id, failed=failures)
+    seen: list[int] = []
+    query: dict[str, str] = {}
+    for size in pages:
+        response = status.get(STATUS.format(queue_id), query_string=query, headers=headers(acme.key))
+        assert response.status_code == 200
+        body = response.get_json()
+        assert len(body["failures"]) == size
+        assert all(f["invoice_id"] is None and f["error"] is None for f in body["failures"])
+        seen += [f["index"] for f in body["failures"]]
+        query = {"failures_cursor": body["next_failures_cursor"]} if body["next_failures_cursor"] else {}
+    assert seen == failed and query == {}  # every failure once, in order, and the last page has no cursor
+
+
 @pytest.mark.parametrize("cursor", ["garbage", "", "Zm9v", "ZjE6LTE", "ZjE6YWJj"])
 def test_a_cursor_this_api_did_not_issue_is_422(acme: TenantSetup, status: Any, send: Any, cursor: str) -> None:
     queue_id = create_queue(send, acme.key, 1)

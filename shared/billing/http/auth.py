@@ -67,7 +67,8 @@ MAX_FORWARDED_HOPS = 16
 
 # Parsing an address with ipaddress was 2.4 % of the status route's time; a process sees the same few
 # (its proxies, its clients) over and over, so answers are remembered, a bounded number of them, each
-# at most _LONGEST_ADDRESS characters (the longest IPv6 address in brackets with a port is 53).
+# at most _LONGEST_ADDRESS characters (the longest IPv6 address in brackets with a port is 53; a
+# link-local address with a zone id longer than that is not taken for an address).
 _ADDRESSES_KEPT = 4096
 _LONGEST_ADDRESS = 64
 

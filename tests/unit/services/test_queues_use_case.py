@@ -21,7 +21,7 @@ NOW = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)  # a Tuesday, 10:00 in São Paulo
 
 
 def queue_row(**fields: Any) -> SimpleNamespace:
-    """A row as ``billing_queue_status`` returns it."""
+    """A row as ``billing_queue_status_page`` returns it."""
     base: dict[str, Any] = dict(
         id=uuid.uuid4(),
         tenant_id=uuid.uuid4(),

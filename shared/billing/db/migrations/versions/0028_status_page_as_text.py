@@ -24,8 +24,9 @@ depends_on = None
 
 SIGNATURE = "billing_queue_status_page(uuid, uuid, integer, integer)"
 
-# A failure as the API lists it: json_agg of this row type writes each item compactly with the API's
-# names, 20 % faster than json_build_object (single-client loop on the bench database, 2026-12-01).
+# A failure as the API lists it: json_agg of this row type writes each item with the API's names (items
+# separated by json_agg's comma, newline and space), 20 % faster than json_build_object (single-client
+# loop on the bench database, 2026-12-01).
 FAILURE_ITEM = "CREATE TYPE billing_failure_item AS (index integer, phone text, invoice_id text, error text)"
 
 # The page is read one row longer than p_limit (the partial index ix_contact_failed, position order);
