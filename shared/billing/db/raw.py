@@ -6,8 +6,8 @@ function's time, three times what psycopg2 itself spent (py-spy, ``bench/status.
 ``fetch_one`` runs the statement on the same connection, inside the same session, and fails the same
 way: a psycopg2 error becomes SQLAlchemy's (``OperationalError`` and the rest, parameters hidden), and
 a lost connection is invalidated with every connection the pool opened before it, so the pool never
-hands out one of them again. Listeners of the engine's
-``before_cursor_execute`` event (the tests' statement counts) see the statement as they would any other.
+hands out one of them again. Listeners of the engine's ``before_cursor_execute`` event (the tests'
+statement counts) see the statement as they would any other.
 
 Statements are written for psycopg2 (``%(name)s`` parameters, ``%%`` for a literal percent).
 """
